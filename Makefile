@@ -1,0 +1,32 @@
+# dbrunbook: `make triage` (the main job) and `make test` (the suite's own tests) set themselves up.
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+PYTEST_ARGS ?=
+
+.PHONY: triage test lint typecheck bench clean
+
+$(STAMP): pyproject.toml
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+	$(BIN)/python -m pip install -q -e '.[dev]'
+	@touch $(STAMP)
+
+## The main job: runbook triage against a throwaway Supabase-shaped Postgres with the demo project.
+triage: $(STAMP)
+	$(BIN)/pytest -m triage --target=embedded $(PYTEST_ARGS)
+
+## The suite's own tests: inject faults into real Postgres and run the product as users do.
+test: $(STAMP)
+	$(BIN)/pytest -c tests/pytest.ini $(PYTEST_ARGS)
+
+lint: $(STAMP)
+	$(BIN)/ruff check dbrunbook checks rls_contracts tests bench
+	$(BIN)/mypy
+
+bench: $(STAMP)
+	$(BIN)/python -m bench.triage
+
+clean:
+	rm -rf $(VENV) reports/*.html reports/*.xml reports/*.json

@@ -1,0 +1,229 @@
+"""Targets, services and thresholds: frozen dataclasses built once from file + env + CLI."""
+
+from __future__ import annotations
+
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass, field, fields, replace
+from datetime import datetime
+from pathlib import Path
+from typing import Any, Literal
+
+from dbrunbook.exceptions import usage_error
+
+Kind = Literal["embedded", "url", "container"]
+KINDS: tuple[Kind, ...] = ("embedded", "url", "container")
+BootstrapMode = Literal["classic", "no_auto_expose"]
+
+#: The runbook's own names for the database URL (runbook-database.md "Escopo").
+DEFAULT_DB_URL_ENV: tuple[str, ...] = ("SUPABASE_DB_URL", "DATABASE_URL")
+LOCAL_DB_URL = "postgresql://postgres:postgres@127.0.0.1:54322/postgres"
+LOCAL_API_URL = "http://127.0.0.1:54321"
+
+
+@dataclass(frozen=True)
+class Thresholds:
+    """Every wait is bounded by one of these; per target in ``dbrunbook.toml``."""
+
+    connect_timeout_s: float = 5.0
+    statement_timeout_ms: int = 5000
+    lock_timeout_ms: int = 1000
+    idle_in_transaction_session_timeout_ms: int = 10000
+    http_timeout_s: float = 3.0
+    probe_latency_warn_ms: float = 1000.0
+    long_query_s: float = 60.0
+    idle_in_transaction_s: float = 60.0
+    oldest_transaction_s: float = 600.0
+    lock_wait_s: float = 5.0
+
+
+@dataclass(frozen=True)
+class ServiceSpec:
+    """A service we monitor but do not own (backoffice-api, agent-runtime, ...)."""
+
+    name: str
+    health_url: str | None = None
+    health_url_env: str | None = None
+    db_url_env: tuple[str, ...] = ()
+    pool_min_size: int = 1
+    pool_max_size: int = 10
+    pooler_mode: str | None = None
+    prepared_statements: bool | None = None
+
+
+@dataclass(frozen=True)
+class TargetSpec:
+    """A named target as configured; holds env var *names*, never secret values."""
+
+    name: str
+    kind: Kind = "url"
+    db_url_env: tuple[str, ...] = DEFAULT_DB_URL_ENV
+    db_url: str | None = None
+    api_url_env: str | None = "SUPABASE_URL"
+    api_url: str | None = None
+    anon_key_env: str | None = "SUPABASE_ANON_KEY"
+    service_role_key_env: str | None = "SUPABASE_SERVICE_ROLE_KEY"
+    jwt_secret_env: str | None = "SUPABASE_JWT_SECRET"
+    read_only: bool = True
+    throwaway: bool = False
+    local_stack: bool = False
+    workdir: Path | None = None
+    contracts: Path | None = None
+    bootstrap_mode: BootstrapMode = "classic"
+    pg_major: int | None = None
+    services: tuple[ServiceSpec, ...] = ()
+    thresholds: Thresholds = field(default_factory=Thresholds)
+
+    @property
+    def pytest_id(self) -> str:
+        """Node ids read ``test_x[prod]``."""
+        return self.name
+
+
+def _builtin_targets() -> dict[str, TargetSpec]:
+    return {
+        "embedded": TargetSpec(
+            name="embedded", kind="embedded", db_url_env=(), api_url_env=None, anon_key_env=None,
+            service_role_key_env=None, jwt_secret_env=None, read_only=False, throwaway=True,
+        ),
+        # The Supabase CLI's local stack (supabase-facts.md 5.1).
+        "local": TargetSpec(
+            name="local", kind="url", db_url=LOCAL_DB_URL, api_url=LOCAL_API_URL, local_stack=True,
+        ),
+    }
+
+
+@dataclass(frozen=True)
+class RunbookConfig:
+    """Everything resolved once per run (plugin.py builds it in ``pytest_configure``)."""
+
+    targets: tuple[TargetSpec, ...]
+    known_targets: tuple[str, ...]
+    targets_file: Path | None
+    workdir: Path | None
+    reports_dir: Path
+    write_reports: bool
+    incident_start: datetime | None
+    logs: str | None
+    contracts: Path | None
+
+
+_TARGET_KEYS = {f.name for f in fields(TargetSpec)} - {"name", "services", "thresholds"}
+_SERVICE_KEYS = {f.name for f in fields(ServiceSpec)}
+_THRESHOLD_KEYS = {f.name for f in fields(Thresholds)}
+
+
+def _check_keys(table: Mapping[str, Any], allowed: set[str], where: str, path: Path) -> None:
+    unknown = sorted(set(table) - allowed)
+    if unknown:
+        raise usage_error(
+            f"{path}: unknown key(s) {', '.join(map(repr, unknown))} in {where}",
+            checked=[str(path)],
+            fixes=[f"use one of: {', '.join(sorted(allowed))}"],
+        )
+
+
+def _as_tuple(value: Any) -> tuple[str, ...]:
+    if isinstance(value, str):
+        return (value,)
+    return tuple(str(v) for v in value)
+
+
+def _thresholds(raw: Mapping[str, Any], base: Thresholds, where: str, path: Path) -> Thresholds:
+    _check_keys(raw, _THRESHOLD_KEYS, where, path)
+    return replace(base, **raw)
+
+
+def _service(raw: Mapping[str, Any], where: str, path: Path) -> ServiceSpec:
+    _check_keys(raw, _SERVICE_KEYS, where, path)
+    if "name" not in raw:
+        raise usage_error(f"{path}: {where} has no name", checked=[str(path)],
+                          fixes=['add name = "backoffice-api" (or the service\'s name)'])
+    values = dict(raw)
+    if "db_url_env" in values:
+        values["db_url_env"] = _as_tuple(values["db_url_env"])
+    return ServiceSpec(**values)
+
+
+def _target(name: str, raw: Mapping[str, Any], base: TargetSpec, defaults: Mapping[str, Any],
+            path: Path) -> TargetSpec:
+    merged = {**defaults, **raw}
+    where = f"[targets.{name}]"
+    _check_keys(merged, _TARGET_KEYS | {"services", "thresholds"}, where, path)
+    values: dict[str, Any] = {k: v for k, v in merged.items() if k not in ("services", "thresholds")}
+    if "kind" in values and values["kind"] not in KINDS:
+        raise usage_error(f"{path}: {where} kind = {values['kind']!r} is not a target kind",
+                          checked=[str(path)], fixes=[f"kind = one of {', '.join(KINDS)}"])
+    if "db_url_env" in values:
+        values["db_url_env"] = _as_tuple(values["db_url_env"])
+    for key in ("workdir", "contracts"):
+        if key in values:
+            values[key] = (path.parent / values[key]).resolve()
+    db_url = values.get("db_url")
+    if db_url and _has_password(str(db_url)):
+        raise usage_error(
+            f"{path}: {where} db_url contains a password; secrets never go in this file",
+            checked=[str(path)],
+            fixes=[f'db_url_env = "PROD_DB_URL" and export PROD_DB_URL in the environment of the run'],
+        )
+    spec = replace(base, name=name, **values)
+    if "thresholds" in merged:
+        spec = replace(spec, thresholds=_thresholds(merged["thresholds"], base.thresholds,
+                                                    f"{where}.thresholds", path))
+    if "services" in raw:
+        services = raw["services"]
+        spec = replace(spec, services=tuple(
+            _service(s, f"{where} services[{i}]", path) for i, s in enumerate(services)))
+    return spec
+
+
+def _has_password(url: str) -> bool:
+    from urllib.parse import urlsplit
+
+    try:
+        return bool(urlsplit(url).password)
+    except ValueError:
+        return False
+
+
+def load_targets(path: Path | None) -> dict[str, TargetSpec]:
+    """Built-in targets, overlaid with the file's ``[targets.*]`` and ``[defaults]``.
+
+    :param path: the targets file, or None to use only the built-ins
+    :raises pytest.UsageError: malformed TOML or unknown keys, naming the fix
+    """
+    targets = _builtin_targets()
+    if path is None:
+        return targets
+    try:
+        document = tomllib.loads(path.read_text(encoding="utf-8"))
+    except tomllib.TOMLDecodeError as exc:
+        raise usage_error(f"{path} is not valid TOML: {exc}", checked=[str(path)],
+                          fixes=[f"fix the syntax of {path.name}", "point --targets-file elsewhere"]) from None
+    except OSError as exc:
+        raise usage_error(f"cannot read targets file {path}: {exc.strerror}", checked=[str(path)],
+                          fixes=["--targets-file PATH to an existing file"]) from None
+    _check_keys(document, {"defaults", "targets"}, "the top level", path)
+    defaults = document.get("defaults", {})
+    for name, raw in document.get("targets", {}).items():
+        if not isinstance(raw, dict):
+            raise usage_error(f"{path}: targets.{name} must be a table", checked=[str(path)],
+                              fixes=[f"write [targets.{name}] with its keys below"])
+        base = targets.get(name, TargetSpec(name=name))
+        targets[name] = _target(name, raw, base, defaults if name not in targets else {}, path)
+    return targets
+
+
+def select_targets(available: Mapping[str, TargetSpec], names: list[str], path: Path | None) -> tuple[
+        TargetSpec, ...]:
+    """Pick the ``--target`` names (default ``embedded``, the safe one), sorted for stable ids."""
+    chosen = names or ["embedded"]
+    for name in chosen:
+        if name not in available:
+            raise usage_error(
+                f"unknown target {name!r}; expected one of: {', '.join(sorted(available))}",
+                checked=["built-in targets: embedded, local", f"targets file: {path or '(none found)'}"],
+                fixes=[f"add [targets.{name}] to {path or 'dbrunbook.toml'}",
+                       "--targets-file PATH to the file that defines it", "--target with a listed name"],
+            )
+    return tuple(available[n] for n in sorted(set(chosen)))

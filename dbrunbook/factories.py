@@ -1,0 +1,77 @@
+"""Fixtures: the session-scoped target, the function-scoped probe connection and the check object."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import TYPE_CHECKING, Any
+
+import pytest
+
+from dbrunbook.checking import CHECK_KEY, Check
+from dbrunbook.config import RunbookConfig
+from dbrunbook.findings import CheckMeta
+from dbrunbook.targets import Target
+
+if TYPE_CHECKING:
+    import psycopg
+
+    from dbrunbook.runtime import Runtime
+
+CONFIG_KEY = pytest.StashKey["Runtime"]()
+
+
+@pytest.fixture(scope="session")
+def runbook_config(pytestconfig: pytest.Config) -> RunbookConfig:
+    """The run's resolved configuration (targets, reports, incident start)."""
+    return pytestconfig.stash[CONFIG_KEY].cfg
+
+
+@pytest.fixture(scope="session")
+def _dbrunbook_target(request: pytest.FixtureRequest) -> Target:
+    """Private, indirect-parametrized: one resolved target per name for the whole session."""
+    runtime: Runtime = request.config.stash[CONFIG_KEY]
+    return runtime.target(request.param)
+
+
+@pytest.fixture
+def target(_dbrunbook_target: Target, request: pytest.FixtureRequest) -> Target:
+    """The target under check; applies the scope markers (``writes``, ``local_only``).
+
+    :returns: the resolved :class:`~dbrunbook.targets.Target`
+    """
+    t = _dbrunbook_target
+    if t.skip_reason:
+        pytest.skip(t.skip_reason)
+    if request.node.get_closest_marker("writes") and t.spec.read_only:
+        pytest.skip(f"target {t.name} is read-only: this check writes (inside a rolled-back transaction) "
+                    f"and only runs where read_only = false; its read-only variant covers {t.name}")
+    if request.node.get_closest_marker("local_only") and not (t.spec.local_stack or t.spec.kind == "container"):
+        pytest.skip(f"target {t.name} is not the local Supabase stack: this check needs it (or Docker)")
+    return t
+
+
+@pytest.fixture
+def db(target: Target, request: pytest.FixtureRequest) -> psycopg.Connection[dict[str, Any]]:
+    """The target's shared probe connection; one clear failure per unreachable target, then skips."""
+    if target.problem:
+        pytest.skip(f"{target.name}: {target.problem} (see the env checks)")
+    reach = target.reachability()
+    if not reach.ok:
+        assert reach.failure is not None
+        if reach.reported_by is None:
+            reach.reported_by = request.node.nodeid
+            pytest.fail(f"{target.name}: {reach.failure.summary}\n  runbook: {reach.failure.runbook}\n"
+                        f"  do:      {reach.failure.fix}", pytrace=False)
+        pytest.skip(f"{target.name} is unreachable ({reach.failure.cause}); reported by {reach.reported_by}")
+    return target.connection()
+
+
+@pytest.fixture
+def check(request: pytest.FixtureRequest) -> Iterator[Check]:
+    """Collects this test's findings and evidence; the report hooks write them out."""
+    meta = CheckMeta.of(request.node) or CheckMeta(request.node.name, "P2", "")
+    callspec = getattr(request.node, "callspec", None)
+    target_name = callspec.params.get("_dbrunbook_target") if callspec else None
+    ctx = Check(meta, target_name)
+    request.node.stash[CHECK_KEY] = ctx
+    yield ctx

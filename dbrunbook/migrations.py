@@ -1,0 +1,131 @@
+"""supabase/migrations: list files as the Supabase CLI does and apply them the same way.
+
+CLI behaviour we reproduce (supabase-facts.md 4.1-4.2): files matching ``^([0-9]+)_(.*)\\.sql$``
+in name order; each file's statements and its history row (version, name, statements) in one
+transaction; ``RESET ALL`` before each file; a failing file stops everything and reports the file,
+the statement number and the error.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from dbrunbook.exceptions import MigrationFailed
+from dbrunbook.sqlsplit import split_and_trim
+
+if TYPE_CHECKING:
+    import psycopg
+
+MIGRATION_PATTERN = re.compile(r"^([0-9]+)_(.*)\.sql$")
+HISTORY_INSERT = ("insert into supabase_migrations.schema_migrations(version, name, statements) "
+                  "values (%s, %s, %s)")
+
+
+@dataclass(frozen=True)
+class MigrationFile:
+    """One file of ``supabase/migrations``."""
+
+    path: Path
+    version: str
+    name: str
+
+    def statements(self) -> list[str]:
+        """The statements as the CLI splits and records them."""
+        return split_and_trim(self.path.read_text(encoding="utf-8"))
+
+
+@dataclass(frozen=True)
+class SkippedFile:
+    """A file the CLI would ignore, with the CLI's reason."""
+
+    path: Path
+    reason: str
+
+
+def migrations_dir(workdir: Path) -> Path:
+    """``<workdir>/supabase/migrations``."""
+    return workdir / "supabase" / "migrations"
+
+
+def scan(folder: Path) -> tuple[list[MigrationFile], list[SkippedFile]]:
+    """Files the CLI applies, in order, and the ones it skips (with its message)."""
+    files: list[MigrationFile] = []
+    skipped: list[SkippedFile] = []
+    if not folder.is_dir():
+        return files, skipped
+    for path in sorted(p for p in folder.iterdir() if p.is_file()):
+        match = MIGRATION_PATTERN.match(path.name)
+        if not match:
+            skipped.append(SkippedFile(path, f'Skipping migration {path.name}... (file name must match '
+                                             f'pattern "<timestamp>_name.sql")'))
+            continue
+        version, name = match.groups()
+        # Legacy: a first <14 digits>_init.sql older than 20211209000000 is ignored by the CLI.
+        if not files and name == "init" and len(version) == 14 and version < "20211209000000":
+            skipped.append(SkippedFile(path, f"Skipping migration {path.name}... (legacy init file)"))
+            continue
+        files.append(MigrationFile(path, version, name))
+    return files, skipped
+
+
+def digest(paths: Iterable[Path]) -> str:
+    """Content hash of files (names and bytes), for template caches."""
+    h = hashlib.sha256()
+    for path in paths:
+        h.update(path.name.encode())
+        h.update(b"\0")
+        h.update(path.read_bytes())
+    return h.hexdigest()
+
+
+def apply_file(conn: psycopg.Connection[tuple[object, ...]], migration: MigrationFile) -> None:
+    """Apply one file and record it, in one transaction, as ``supabase db push`` does."""
+    statements = migration.statements()
+    conn.execute("RESET ALL")
+    with conn.transaction():
+        for number, statement in enumerate(statements, start=1):
+            try:
+                conn.execute(statement.encode(), prepare=False)
+            except Exception as exc:  # psycopg.Error, re-raised with where it happened
+                raise MigrationFailed(str(migration.path), number, statement, _pg_error(exc)) from None
+        conn.execute(HISTORY_INSERT, (migration.version, migration.name, statements), prepare=False)
+
+
+def apply_all(conn: psycopg.Connection[tuple[object, ...]], workdir: Path) -> list[MigrationFile]:
+    """Apply every migration of ``workdir`` in order; stop at the first failing file."""
+    files, _skipped = scan(migrations_dir(workdir))
+    for migration in files:
+        apply_file(conn, migration)
+    return files
+
+
+def apply_seed(conn: psycopg.Connection[tuple[object, ...]], workdir: Path) -> Path | None:
+    """Run ``supabase/seed.sql`` (the CLI's default seed path) and record its hash in seed_files."""
+    seed = workdir / "supabase" / "seed.sql"
+    if not seed.is_file():
+        return None
+    statements = split_and_trim(seed.read_text(encoding="utf-8"))
+    conn.execute("RESET ALL")
+    with conn.transaction():
+        for number, statement in enumerate(statements, start=1):
+            try:
+                conn.execute(statement.encode(), prepare=False)
+            except Exception as exc:
+                raise MigrationFailed(str(seed), number, statement, _pg_error(exc)) from None
+        conn.execute(
+            "insert into supabase_migrations.seed_files(path, hash) values (%s, %s) "
+            "on conflict (path) do update set hash = excluded.hash",
+            ("supabase/seed.sql", hashlib.sha256(seed.read_bytes()).hexdigest()), prepare=False)
+    return seed
+
+
+def _pg_error(exc: Exception) -> str:
+    diag = getattr(exc, "diag", None)
+    sqlstate = getattr(exc, "sqlstate", None)
+    message = (getattr(diag, "message_primary", None) or str(exc)).strip()
+    return f"{message} (SQLSTATE {sqlstate})" if sqlstate else message

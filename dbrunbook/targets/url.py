@@ -1,0 +1,58 @@
+"""Any database given by URL: the DB URL comes from env var names (default chain
+``SUPABASE_DB_URL`` then ``DATABASE_URL``), never from the targets file."""
+
+from __future__ import annotations
+
+import os
+
+from dbrunbook.config import DEFAULT_DB_URL_ENV, TargetSpec
+from dbrunbook.redact import REDACTOR
+from dbrunbook.targets.base import Target
+
+#: Well-known local-stack credentials are not secrets; masking them would mask the word itself.
+_PUBLIC_PASSWORDS = frozenset({"postgres"})
+
+
+def missing_url_message(names: tuple[str, ...]) -> str:
+    """The runbook's own words when no DB URL is set (runbook "Erros típicos")."""
+    if names == DEFAULT_DB_URL_ENV:
+        return "SUPABASE_DB_URL (or DATABASE_URL) is required"
+    if len(names) == 1:
+        return f"{names[0]} is required"
+    return f"{names[0]} (or {' or '.join(names[1:])}) is required"
+
+
+def register_url_secrets(url: str) -> None:
+    """Tell the redactor about the password inside a DB URL."""
+    from urllib.parse import unquote, urlsplit
+
+    try:
+        password = urlsplit(url).password
+    except ValueError:
+        return
+    if password and password not in _PUBLIC_PASSWORDS:
+        REDACTOR.add(password, unquote(password))
+
+
+def resolve(spec: TargetSpec) -> Target:
+    """Read the DB/API URLs and keys from the environment names the spec declares."""
+    target = Target(spec)
+    for name in spec.db_url_env:
+        value = os.environ.get(name)
+        if value:
+            target.dsn, target.dsn_source = value, f"env {name}"
+            break
+    else:
+        if spec.db_url:
+            target.dsn, target.dsn_source = spec.db_url, "dbrunbook.toml db_url"
+        else:
+            target.problem = missing_url_message(spec.db_url_env or DEFAULT_DB_URL_ENV)
+    if target.dsn:
+        register_url_secrets(target.dsn)
+    target.api_url = (os.environ.get(spec.api_url_env) if spec.api_url_env else None) or spec.api_url
+    for attr in ("anon_key", "service_role_key", "jwt_secret"):
+        env_name = getattr(spec, f"{attr}_env")
+        value = os.environ.get(env_name) if env_name else None
+        setattr(target, attr, value)
+        REDACTOR.add(value)
+    return target
