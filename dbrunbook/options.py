@@ -69,7 +69,10 @@ def add_options(parser: pytest.Parser) -> None:
             parser.addini(opt.dest, help_text, type="string", default="")
 
 
-def _value(config: pytest.Config, opt: Option) -> object:
+def value(config: pytest.Config, opt: Option | str) -> object:
+    """The resolved value of one option (``opt`` or its dest name): CLI, then env, then ini."""
+    if isinstance(opt, str):
+        opt = next(o for o in OPTIONS if o.dest == opt)
     cli = config.getoption(opt.dest)
     if cli is not None:  # explicit `is not None`: an empty value given on purpose still wins
         return cli
@@ -96,7 +99,7 @@ def _parse_time(value: str) -> datetime:
 
 def build_config(config: pytest.Config) -> RunbookConfig:
     """Resolve every option once; raise ``pytest.UsageError`` naming the fix on bad input."""
-    values = {opt.dest: _value(config, opt) for opt in OPTIONS}
+    values = {opt.dest: value(config, opt) for opt in OPTIONS}
     rootdir = Path(config.rootpath)
     targets_file: Path | None
     if values["dbrunbook_targets_file"]:

@@ -1,0 +1,102 @@
+"""Runbook "Triage 1": the database checks fail for the right reason, fast, and pass when healthy."""
+
+from __future__ import annotations
+
+import socket
+import threading
+from collections.abc import Iterator
+from urllib.parse import urlsplit, urlunsplit
+
+import pytest
+from conftest import Product, url_target
+
+from dbrunbook.targets.embedded import EmbeddedInfo
+
+DB_CHECKS = ("-m", "triage", "--target=t", "-k", "db_url or select_1")
+
+
+def test_healthy_embedded_target_passes(product: Product) -> None:
+    run = product.run("-m", "triage", "--target=embedded", "-k", "db_url or select_1")
+    assert run.returncode == 0, run.output
+    assert run.outcome("triage.db_reachable") == "passed"
+    evidence = run.result("triage.db_reachable")["evidence"]["connection"]
+    assert evidence["user"] == "postgres" and evidence["bypassrls"] is True and evidence["superuser"] is False
+    assert set(run.report_files()) == {"html", "xml", "json"}
+    assert "no check failed" in run.stdout
+
+
+def test_healthy_url_target_passes(product: Product, supabase_server: EmbeddedInfo) -> None:
+    run = product.run(*DB_CHECKS, targets_toml=url_target(), env={"T_DB_URL": supabase_server.dsn})
+    assert run.returncode == 0, run.output
+    assert "test_database_answers_select_1[t]" in run.result("triage.db_reachable")["nodeid"]
+
+
+def test_missing_url_fails_with_the_runbooks_words(product: Product) -> None:
+    run = product.run("-m", "triage", "--target=prod", "-k", "db_url or select_1",
+                      targets_toml="[targets.prod]\nkind = \"url\"\n")
+    assert run.returncode == 1
+    assert run.outcome("env.db_url_present") == "failed"
+    assert "SUPABASE_DB_URL (or DATABASE_URL) is required" in run.message("env.db_url_present")
+    assert run.outcome("triage.db_reachable") == "skipped"
+
+
+def test_stopped_database_is_refused_with_the_runbook_step(product: Product, stopped_server_dsn: str) -> None:
+    run = product.run(*DB_CHECKS, targets_toml=url_target(), env={"T_DB_URL": stopped_server_dsn})
+    assert run.returncode == 1
+    message = run.message("triage.db_reachable")
+    assert "ECONNREFUSED" in message and "cause: refused" in message
+    assert "Triage 1" in message
+
+
+def test_wrong_password_is_an_auth_failure_and_never_printed(product: Product, supabase_server: EmbeddedInfo) -> None:
+    parts = urlsplit(supabase_server.dsn)
+    wrong = "Wr0ng-Secret-Passw0rd"
+    dsn = urlunsplit(parts._replace(netloc=f"postgres:{wrong}@127.0.0.1:{parts.port}"))
+    run = product.run(*DB_CHECKS, targets_toml=url_target(), env={"T_DB_URL": dsn})
+    assert run.returncode == 1
+    assert "cause: auth" in run.message("triage.db_reachable")
+    assert "password authentication failed" in run.message("triage.db_reachable")
+    for path in run.report_files().values():
+        assert wrong not in path.read_text(), path
+    assert wrong not in run.output
+
+
+@pytest.fixture
+def silent_listener() -> Iterator[int]:
+    """A TCP listener on 127.0.0.1 that accepts connections and never answers."""
+    server = socket.socket()
+    server.bind(("127.0.0.1", 0))
+    server.listen(16)
+    held: list[socket.socket] = []
+    stop = threading.Event()
+
+    def accept() -> None:
+        server.settimeout(0.2)
+        while not stop.is_set():
+            try:
+                held.append(server.accept()[0])
+            except TimeoutError:
+                continue
+            except OSError:
+                return
+
+    thread = threading.Thread(target=accept, daemon=True)
+    thread.start()
+    yield server.getsockname()[1]
+    stop.set()
+    thread.join(timeout=2)
+    for conn in held:
+        conn.close()
+    server.close()
+
+
+def test_listener_that_never_answers_times_out_once_and_fast(product: Product, silent_listener: int) -> None:
+    toml = url_target("[targets.t.thresholds]\nconnect_timeout_s = 2\n")
+    dsn = f"postgresql://postgres:x@127.0.0.1:{silent_listener}/postgres?sslmode=disable"
+    # timeout=60: bounded by one connect timeout, not one per check (the run raises if it hangs)
+    run = product.run("-m", "triage", "--target=t", targets_toml=toml, env={"T_DB_URL": dsn}, timeout=60)
+    assert run.returncode == 1
+    assert "cause: timeout" in run.message("triage.db_reachable")
+    failed = [r for r in run.results if r["outcome"] == "failed" and r["check_id"] != "env.db_url_present"]
+    db_failures = [r for r in failed if "timeout" in (r.get("message") or "")]
+    assert len(db_failures) == 1, [r["check_id"] for r in failed]
