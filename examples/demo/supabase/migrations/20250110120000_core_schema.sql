@@ -53,8 +53,8 @@ create index if not exists memberships_company_id_idx on core.memberships (compa
 create index if not exists memberships_user_id_idx on core.memberships (user_id);
 
 -- ---------------------------------------------------------------------------
--- Helpers used by policies. STABLE + plain SQL so the planner can inline them;
--- policies still wrap them in (select ...) so they run once per statement.
+-- Helpers used by policies. STABLE, with a pinned search_path (Supabase lint
+-- 0011); policies wrap them in (select ...) so they run once per statement.
 -- ---------------------------------------------------------------------------
 
 create or replace function core.current_company_id()

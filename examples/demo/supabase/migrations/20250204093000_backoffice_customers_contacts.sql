@@ -37,7 +37,7 @@ create table if not exists public.contacts (
 
 create index if not exists customers_company_id_idx on public.customers (company_id);
 create index if not exists contacts_company_id_idx on public.contacts (company_id);
-create index if not exists contacts_customer_id_idx on public.contacts (customer_id);
+create index if not exists contacts_customer_id_idx on public.contacts (customer_id, company_id);
 
 create trigger set_updated_at before update on public.customers
   for each row execute function core.set_updated_at();

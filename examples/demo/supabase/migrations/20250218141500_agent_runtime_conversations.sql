@@ -47,12 +47,13 @@ create table if not exists public.agent_runs (
 );
 
 create index if not exists conversations_company_id_idx on public.conversations (company_id);
-create index if not exists conversations_contact_id_idx on public.conversations (contact_id);
+create index if not exists conversations_contact_id_idx on public.conversations (contact_id, company_id);
+create index if not exists conversations_assigned_to_idx on public.conversations (assigned_to);
 create index if not exists conversations_company_status_idx on public.conversations (company_id, status, last_message_at desc);
 create index if not exists messages_company_id_idx on public.messages (company_id);
-create index if not exists messages_conversation_id_idx on public.messages (conversation_id, created_at);
+create index if not exists messages_conversation_id_idx on public.messages (conversation_id, company_id, created_at);
 create index if not exists agent_runs_company_id_idx on public.agent_runs (company_id);
-create index if not exists agent_runs_conversation_id_idx on public.agent_runs (conversation_id);
+create index if not exists agent_runs_conversation_id_idx on public.agent_runs (conversation_id, company_id);
 
 create trigger set_updated_at before update on public.conversations
   for each row execute function core.set_updated_at();

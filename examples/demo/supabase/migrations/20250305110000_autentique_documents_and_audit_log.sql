@@ -21,7 +21,7 @@ create table if not exists public.documents (
 );
 
 create index if not exists documents_company_id_idx on public.documents (company_id);
-create index if not exists documents_customer_id_idx on public.documents (customer_id);
+create index if not exists documents_customer_id_idx on public.documents (customer_id, company_id);
 create index if not exists documents_created_by_idx on public.documents (created_by);
 
 create trigger set_updated_at before update on public.documents
