@@ -1,6 +1,7 @@
 -- Demo data: three tenants, two or three users each, rows in every tenant table.
 -- Runs as `postgres` after the migrations (postgres has BYPASSRLS, so RLS does
--- not get in the way). Every id is fixed so tests can refer to them.
+-- not get in the way). Every id is fixed so tests can refer to them. The password hash is a
+-- precomputed bcrypt, so the seed is deterministic and does not need pgcrypto.
 -- Row counts differ per tenant on purpose: a leak or a blocked tenant changes a count.
 --
 --   tenant   company_id                             users (password: demo-password)
@@ -34,7 +35,7 @@ insert into auth.users (
 )
 select
   '00000000-0000-0000-0000-000000000000', u.id, 'authenticated', 'authenticated', u.email,
-  extensions.crypt('demo-password', extensions.gen_salt('bf')), now(),
+  '$2a$10$/BlFhgSNnYi.FqAB.5mjlePIm7bT6TNdvz/nHTV9qZky98/UE1Ehy', now(),  -- bcrypt('demo-password')
   jsonb_build_object('provider', 'email', 'providers', jsonb_build_array('email'),
                      'company_id', u.company_id, 'company_role', u.company_role),
   jsonb_build_object('full_name', u.full_name),
