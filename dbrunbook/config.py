@@ -63,7 +63,7 @@ class TargetSpec:
     api_url: str | None = None
     anon_key_env: str | None = "SUPABASE_ANON_KEY"
     service_role_key_env: str | None = "SUPABASE_SERVICE_ROLE_KEY"
-    jwt_secret_env: str | None = "SUPABASE_JWT_SECRET"
+    jwt_secret_env: str | None = "SUPABASE_JWT_SECRET"  # noqa: S105 (a variable name)
     read_only: bool = True
     throwaway: bool = False
     local_stack: bool = False
@@ -164,7 +164,7 @@ def _target(name: str, raw: Mapping[str, Any], base: TargetSpec, defaults: Mappi
         raise usage_error(
             f"{path}: {where} db_url contains a password; secrets never go in this file",
             checked=[str(path)],
-            fixes=[f'db_url_env = "PROD_DB_URL" and export PROD_DB_URL in the environment of the run'],
+            fixes=['db_url_env = "PROD_DB_URL" and export PROD_DB_URL in the environment of the run'],
         )
     spec = replace(base, name=name, **values)
     if "thresholds" in merged:

@@ -51,7 +51,7 @@ def _redact_report(report: pytest.TestReport) -> None:
         path, lineno, reason = report.longrepr
         report.longrepr = (path, lineno, REDACTOR.text(reason))
     elif report.longrepr is not None:
-        report.longrepr = REDACTOR.text(str(report.longrepr))  # type: ignore[assignment]
+        report.longrepr = REDACTOR.text(str(report.longrepr))
     report.sections = [(REDACTOR.text(title), REDACTOR.text(body)) for title, body in report.sections]
 
 
@@ -65,10 +65,11 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
     callspec = getattr(item, "callspec", None)
     target_name = callspec.params.get("_dbrunbook_target") if callspec else None
     if meta is not None:
-        props = [("check_id", meta.check_id), ("severity", meta.severity), ("runbook", meta.runbook)]
+        props: list[tuple[str, object]] = [("check_id", meta.check_id), ("severity", meta.severity),
+                                           ("runbook", meta.runbook)]
         if target_name:
             props.append(("target", target_name))
-        report.user_properties = [p for p in report.user_properties if p[0] not in dict(props)] + props
+        report.user_properties = [*(p for p in report.user_properties if p[0] not in dict(props)), *props]
     _redact_report(report)
     if meta is not None and (report.when == "call" or report.outcome != "passed"):
         data = {
@@ -81,7 +82,7 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
             from pytest_html import extras
 
             report.extras = [*getattr(report, "extras", []),  # type: ignore[attr-defined]
-                             extras.json(report.dbrunbook["evidence"], name="evidence")]  # type: ignore[attr-defined]
+                             extras.json(data["evidence"], name="evidence")]
     return report
 
 

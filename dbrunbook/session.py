@@ -108,7 +108,7 @@ def classify(exc: BaseException, *, host: str, port: int | None, elapsed_s: floa
                               "Diagnóstico 2 / Mitigação (aumentar pool)",
                               "see pg_stat_activity for who holds connections (pytest -m locks)")
     if "password authentication failed" in low or "authentication failed" in low or "no password supplied" in low \
-            or "role \"" in low and "does not exist" in low:
+            or ("role \"" in low and "does not exist" in low):
         return ConnectFailure("auth", f"{where} rejected the credentials ({_first(text)})", step,
                               "check the user and password in SUPABASE_DB_URL (dashboard > Database > "
                               "Connection string); a pooler URL needs user postgres.<project-ref>")

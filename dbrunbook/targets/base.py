@@ -92,8 +92,8 @@ class Target:
         except Exception as exc:
             elapsed = time.monotonic() - t0
             host = self.host.rsplit(":", 1)[0]
-            return Reachability(False, elapsed * 1000, failure=classify(exc, host=host, port=self.port,
-                                                                         elapsed_s=elapsed))
+            failure = classify(exc, host=host, port=self.port, elapsed_s=elapsed)
+            return Reachability(ok=False, latency_ms=elapsed * 1000, failure=failure)
         latency = (time.monotonic() - t0) * 1000
         self._conn = conn
         with conn.transaction():
@@ -103,7 +103,8 @@ class Target:
                 " from pg_catalog.pg_roles r where r.rolname = current_user").fetchone()
         conn.rollback()
         assert row is not None
-        return Reachability(True, latency, row["v"], row["n"], row["u"], row["su"], row["br"], row["db"])
+        return Reachability(ok=True, latency_ms=latency, server_version=row["v"], server_version_num=row["n"],
+                            current_user=row["u"], superuser=row["su"], bypassrls=row["br"], database=row["db"])
 
     def connection(self) -> psycopg.Connection[dict[str, Any]]:
         """The shared probe connection (reconnects once if the previous one broke)."""

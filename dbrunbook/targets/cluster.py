@@ -51,13 +51,13 @@ def cache_root() -> Path:
     if override:
         root = Path(override)
     elif os.geteuid() == 0:
-        root = Path("/var/tmp/dbrunbook")  # /root is not readable by the server user
+        root = Path("/var/tmp/dbrunbook")  # noqa: S108 /root is not readable by the server user
     else:
         base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
         root = Path(base) / "dbrunbook"
     root.mkdir(parents=True, exist_ok=True)
     if os.geteuid() == 0:
-        os.chmod(root, 0o755)
+        os.chmod(root, 0o755)  # noqa: S103 (the server user must traverse it)
     return root
 
 
@@ -79,7 +79,7 @@ class RunAs:
         for name in ("postgres", "nobody"):
             with contextlib.suppress(KeyError):
                 entry = pwd.getpwnam(name)
-                return cls(entry.pw_uid, entry.pw_gid, entry.pw_name, "/tmp")
+                return cls(entry.pw_uid, entry.pw_gid, entry.pw_name, "/tmp")  # noqa: S108
         raise TargetUnavailable("running as root and neither a 'postgres' nor a 'nobody' OS user exists: "
                                 "PostgreSQL refuses to run as root. Create one with: useradd -r postgres")
 
@@ -95,8 +95,9 @@ class RunAs:
     def run(self, args: list[str], *, timeout: float) -> subprocess.CompletedProcess[str]:
         """Run a PostgreSQL tool as this account; raise with its output on failure."""
         extra = {} if os.geteuid() != 0 else {"user": self.uid, "group": self.gid, "extra_groups": []}
-        proc = subprocess.run(args, capture_output=True, text=True, timeout=timeout,
-                              env=_server_env(self), cwd="/", check=False, **extra)  # type: ignore[call-overload]
+        proc: subprocess.CompletedProcess[str] = subprocess.run(  # type: ignore[call-overload]
+            args, capture_output=True, text=True, timeout=timeout, env=_server_env(self), cwd="/", check=False,
+            **extra)
         if proc.returncode != 0:
             raise TargetUnavailable(f"{Path(args[0]).name} failed ({proc.returncode}): "
                                     f"{(proc.stderr or proc.stdout).strip()[-2000:]}")
@@ -213,7 +214,7 @@ def start(install: PgInstall, datadir: Path, run_as: RunAs, *, owner_dir: Path |
         with open(logfile, "wb") as log:
             t0 = time.monotonic()
             proc = subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                                    env=_server_env(run_as), cwd="/", preexec_fn=_die_with_parent,  # noqa: PLW1509
+                                    env=_server_env(run_as), cwd="/", preexec_fn=_die_with_parent,
                                     start_new_session=True, **extra)  # type: ignore[call-overload]
         server = RunningServer(install, datadir, port, run_as, proc, logfile)
         if owner_dir is not None:

@@ -50,7 +50,7 @@ def resolve(spec: TargetSpec) -> Target:
         target.skip_reason = f"container target {spec.name!r} needs Docker: {detail}"
         return target
     try:
-        import testcontainers  # noqa: F401
+        import testcontainers  # type: ignore[import-not-found,unused-ignore]  # noqa: F401
     except ImportError:
         target.skip_reason = ("container target needs testcontainers: pip install testcontainers "
                               f"(image {IMAGE})")

@@ -22,7 +22,10 @@ from pathlib import Path
 from dbrunbook.exceptions import TargetUnavailable
 from dbrunbook.resources import fixtures_dir
 
-_BIN_TOOLS = ("postgres", "initdb", "pg_ctl", "pg_config", "pg_dump", "pg_isready", "psql")
+OVERLAY_FORMAT = 2  # bump when the overlay layout changes
+
+#: Extensions a hosted project's postgres role may create although PostgreSQL marks them untrusted.
+TRUSTED_ON_HOSTED = ("vector", "pg_stat_statements", "pg_trgm", "postgis", "hstore", "citext", "ltree")
 
 
 @dataclass(frozen=True)
@@ -111,13 +114,27 @@ def _mirror(root: Path, real: Path) -> Path:
     return root / str(real).lstrip("/")
 
 
+def _link_bundled_libs(install: PgInstall, root: Path) -> None:
+    """Mirror a wheel's ``<pkg>.libs`` folder next to the copied binaries.
+
+    auditwheel puts shared libraries there and binaries find them through an rpath relative to
+    themselves, so without the mirror the copied binaries cannot load.
+    """
+    for parent in list(install.bindir.parents)[:3]:
+        for libs in parent.glob("*.libs"):
+            mirror = _mirror(root, libs)
+            if not mirror.exists():
+                mirror.parent.mkdir(parents=True, exist_ok=True)
+                mirror.symlink_to(libs)
+
+
 def build_overlay(install: PgInstall, cache_root: Path) -> PgInstall:
     """Return an install whose binaries see the real extensions plus ``fixtures/extensions``.
 
     Built once per (installation, stand-in files) under ``cache_root``; world-readable so an
     unprivileged server user can use it.
     """
-    key = hashlib.sha256(f"{install.bindir}|{install.version}".encode()).hexdigest()[:10]
+    key = hashlib.sha256(f"{install.bindir}|{install.version}|{OVERLAY_FORMAT}".encode()).hexdigest()[:10]
     root = cache_root / "overlay" / f"pg{install.major}-{key}-{_digest_extensions()}"
     bindir, sharedir, pkglibdir = (_mirror(root, p) for p in (install.bindir, install.sharedir,
                                                               install.pkglibdir))
@@ -142,16 +159,26 @@ def build_overlay(install: PgInstall, cache_root: Path) -> PgInstall:
         (t_share / "extension").mkdir()
         for entry in (install.sharedir / "extension").iterdir():
             (t_share / "extension" / entry.name).symlink_to(entry)
+        real_ext = install.sharedir / "extension"
         for entry in sorted(fixtures_dir().glob("extensions/*")):
-            if entry.suffix in (".control", ".sql"):
-                dest = t_share / "extension" / entry.name
-                dest.unlink(missing_ok=True)
-                shutil.copy2(entry, dest)
+            # A stand-in only where the installation lacks the real extension (the wheel ships pgvector).
+            extension = entry.name.split("--")[0].removesuffix(".control").removesuffix(".sql")
+            if entry.suffix in (".control", ".sql") and not (real_ext / f"{extension}.control").exists():
+                shutil.copy2(entry, t_share / "extension" / entry.name)
+        for name in TRUSTED_ON_HOSTED:
+            # Hosted lets the demoted postgres role create these (supautils); plain PostgreSQL
+            # marks some untrusted, so the overlay carries a control file with trusted = true.
+            control = real_ext / f"{name}.control"
+            if control.exists() and "trusted" not in control.read_text():
+                dest = t_share / "extension" / control.name
+                dest.unlink()
+                dest.write_text(control.read_text() + "\ntrusted = true\n")
+        _link_bundled_libs(install, tmp)
         if not t_lib.exists():
             t_lib.parent.mkdir(parents=True, exist_ok=True)
             t_lib.symlink_to(install.pkglibdir)
         for dirpath, _dirs, _files in os.walk(tmp):
-            os.chmod(dirpath, 0o755)
+            os.chmod(dirpath, 0o755)  # noqa: S103 (read by the unprivileged server user)
         (tmp / ".ready").touch()
         try:
             tmp.rename(root)

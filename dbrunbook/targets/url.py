@@ -1,5 +1,8 @@
-"""Any database given by URL: the DB URL comes from env var names (default chain
-``SUPABASE_DB_URL`` then ``DATABASE_URL``), never from the targets file."""
+"""Any database given by URL.
+
+The DB URL comes from env var names (default chain ``SUPABASE_DB_URL`` then ``DATABASE_URL``),
+never from the targets file.
+"""
 
 from __future__ import annotations
 
