@@ -1,0 +1,94 @@
+"""History checks: each disagreement between supabase/migrations and the target is named precisely."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from conftest import Product, url_target
+from test_drift_support import cloned_database, copy_project
+
+from dbrunbook.resources import demo_workdir
+from dbrunbook.targets.embedded import EmbeddedInfo
+
+HISTORY = ("migrations.folder_hygiene", "migrations.history_table_present", "migrations.no_remote_only_versions",
+           "migrations.no_pending", "migrations.applied_files_unchanged", "migrations.no_renamed_versions")
+
+
+def _target(workdir: Path) -> str:
+    return url_target(f'workdir = "{workdir}"\n')
+
+
+def test_clean_project_passes_every_history_check(product: Product, supabase_server: EmbeddedInfo,
+                                                  tmp_path: Path) -> None:
+    copy_project(demo_workdir(), tmp_path / "demo")
+    run = product.run("-m", "migrations", "--target=t", targets_toml=_target(tmp_path / "demo"),
+                      env={"T_DB_URL": supabase_server.dsn})
+    assert run.returncode == 0, run.output
+    assert {r["check_id"]: r["outcome"] for r in run.results} == dict.fromkeys(HISTORY, "passed")
+
+
+def test_every_history_fault_is_named(product: Product, supabase_server: EmbeddedInfo, tmp_path: Path) -> None:
+    folder = copy_project(demo_workdir(), tmp_path / "demo")
+    # edited after apply: statement 1 of the capi migration gets a new column
+    capi = folder / "20250321160000_facebook_capi_events.sql"
+    capi.write_text(capi.read_text().replace("  sent_at          timestamptz,",
+                                             "  sent_at          timestamptz,\n  retry_at timestamptz,"))
+    # renamed: same statements under a new timestamp
+    (folder / "20250402083000_evolution_manager_instances.sql").rename(
+        folder / "20250403000000_evolution_manager_instances.sql")
+    # missing local: the audit-log file is gone
+    (folder / "20250305110000_autentique_documents_and_audit_log.sql").unlink()
+    # pending (after the last applied) and pending-before-last (--include-all)
+    (folder / "20250601000000_add_tags.sql").write_text("alter table public.customers add column tags text[];\n")
+    (folder / "20250301000000_backfill.sql").write_text("select 1;\n")
+    # hygiene: a file the CLI skips, a duplicate version, a version that is not a timestamp
+    (folder / "add_index.sql").write_text("create index on public.customers (name);\n")
+    (folder / "20250601000000_dup.sql").write_text("select 2;\n")
+    (folder / "42_short.sql").write_text("select 3;\n")
+    run = product.run("-m", "migrations", "--target=t", targets_toml=_target(tmp_path / "demo"),
+                      env={"T_DB_URL": supabase_server.dsn})
+    assert run.returncode == 1
+    outcomes = {r["check_id"]: r["outcome"] for r in run.results}
+    assert outcomes == {**dict.fromkeys(HISTORY, "failed"), "migrations.history_table_present": "passed"}, outcomes
+
+    edited = run.message("migrations.applied_files_unchanged")
+    assert "20250321160000_facebook_capi_events.sql was edited after it was applied to t: statement(s) 1 differ" \
+        in edited
+    assert "+  retry_at timestamptz," in edited and "git log -p" in edited
+
+    renamed = run.result("migrations.no_renamed_versions")["findings"]
+    assert [f["title"] for f in renamed] == [
+        "20250403000000_evolution_manager_instances.sql holds the statements applied to t as version "
+        "20250402083000 (evolution_manager_instances): the file was renamed or re-timestamped"]
+
+    missing = run.result("migrations.no_remote_only_versions")["findings"]
+    assert [f["title"] for f in missing] == [
+        "applied on t but no local file: 20250305110000_autentique_documents_and_audit_log.sql"]
+    assert "supabase migration repair --status reverted 20250305110000" in missing[0]["remediation"]
+    assert "Remote migration versions not found in local migrations directory." in missing[0]["detail"]
+
+    pending = [f["title"] for f in run.result("migrations.no_pending")["findings"]]
+    assert "migration did not land on t: 20250601000000_add_tags.sql" in pending
+    assert "migration did not land on t: 20250601000000_dup.sql" in pending
+    assert any("20250301000000_backfill.sql" in t and "older than the last applied one" in t for t in pending)
+    assert not any("evolution" in t for t in pending), "a renamed file is not also pending"
+    assert "--include-all" in run.message("migrations.no_pending")
+
+    hygiene = run.message("migrations.folder_hygiene")
+    assert 'Skipping migration add_index.sql... (file name must match pattern "<timestamp>_name.sql")' in hygiene
+    assert "version 20250601000000 is used by 2 files" in hygiene
+    assert "version 42 is not a 14-digit UTC timestamp" in hygiene
+
+
+def test_target_without_history_table_is_reported_not_a_crash(product: Product, supabase_server: EmbeddedInfo,
+                                                              tmp_path: Path) -> None:
+    with cloned_database(supabase_server, "hist_none") as clone:
+        clone.admin("drop schema supabase_migrations cascade")
+        run = product.run("-m", "migrations", "--target=t", targets_toml=_target(demo_workdir()),
+                          env={"T_DB_URL": clone.dsn})
+    assert run.returncode == 1, run.output
+    assert run.outcome("migrations.history_table_present") == "failed"
+    assert "the target has no migration history table" in run.message("migrations.history_table_present")
+    assert run.outcome("migrations.folder_hygiene") == "passed"
+    for check_id in HISTORY[2:]:
+        assert run.outcome(check_id) == "skipped", check_id
