@@ -73,6 +73,10 @@ class TargetSpec:
     pg_major: int | None = None
     services: tuple[ServiceSpec, ...] = ()
     thresholds: Thresholds = field(default_factory=Thresholds)
+    #: A table the anon key may read through the Data API: ``GET /rest/v1/<table>?select=*&limit=1``.
+    api_probe_table: str | None = None
+    #: dbrunbook itself runs inside the stack's Docker network, where ``db:5432``/``kong:8000`` are right.
+    in_docker_network: bool = False
 
     @property
     def pytest_id(self) -> str:

@@ -69,16 +69,40 @@ class Runtime:
         self.targets[name] = resolved
         return resolved
 
+    def describe(self, name: str) -> dict[str, str]:
+        """Target, redacted host, server version and read-only flag (connects once, bounded)."""
+        resolved = self.target(name)
+        spec = resolved.spec
+        facts = {"kind": spec.kind, "host": resolved.host,
+                 "mode": "read-only" if spec.read_only else "writable (throwaway)" if spec.throwaway else "writable"}
+        if resolved.skip_reason:
+            facts["server"] = f"skipped: {resolved.skip_reason}"
+        elif resolved.problem:
+            facts["server"] = resolved.problem
+        else:
+            reach = resolved.reachability()
+            facts["server"] = (f"PostgreSQL {reach.server_version} as {reach.current_user}" if reach.ok
+                               else f"unreachable ({reach.failure.cause if reach.failure else '?'})")
+        return facts
+
     def header_lines(self) -> list[str]:
-        """Report header lines: what is being checked (no DB connection is made here)."""
+        """Report header: one line per target; the values also go to the HTML Environment table."""
         lines = []
         for spec in self.cfg.targets:
-            mode = "read-only" if spec.read_only else "writable (throwaway)" if spec.throwaway else "writable"
-            lines.append(f"dbrunbook target {spec.name}: kind={spec.kind}, {mode}"
-                         + (", PRODUCTION-LIKE: probes never write" if spec.read_only else ""))
+            facts = self.describe(spec.name)
+            lines.append(f"dbrunbook target {spec.name}: {facts['host']}, {facts['server']}, {facts['mode']}"
+                         + ("; probes never write" if spec.read_only else ""))
+            self._metadata(f"dbrunbook target {spec.name}", REDACTOR.text(", ".join(facts.values())))
         if self.cfg.targets_file:
             lines.append(f"dbrunbook targets file: {self.cfg.targets_file}")
-        return lines
+        return [REDACTOR.text(line) for line in lines]
+
+    def _metadata(self, key: str, value: str) -> None:
+        try:
+            from pytest_metadata.plugin import metadata_key
+        except ImportError:
+            return
+        self.config.stash.setdefault(metadata_key, {})[key] = value
 
     def close(self) -> None:
         """Close probe sessions; stop the embedded server we started."""

@@ -12,11 +12,11 @@ from conftest import Product, url_target
 
 from dbrunbook.targets.embedded import EmbeddedInfo
 
-DB_CHECKS = ("-m", "triage", "--target=t", "-k", "db_url or select_1")
+DB_CHECKS = ("checks/test_database.py", "-m", "triage", "--target=t")
 
 
 def test_healthy_embedded_target_passes(product: Product) -> None:
-    run = product.run("-m", "triage", "--target=embedded", "-k", "db_url or select_1")
+    run = product.run("-m", "triage", "--target=embedded", "checks/test_database.py")
     assert run.returncode == 0, run.output
     assert run.outcome("triage.db_reachable") == "passed"
     evidence = run.result("triage.db_reachable")["evidence"]["connection"]
@@ -32,7 +32,7 @@ def test_healthy_url_target_passes(product: Product, supabase_server: EmbeddedIn
 
 
 def test_missing_url_fails_with_the_runbooks_words(product: Product) -> None:
-    run = product.run("-m", "triage", "--target=prod", "-k", "db_url or select_1",
+    run = product.run("-m", "triage", "--target=prod", "checks/test_database.py",
                       targets_toml="[targets.prod]\nkind = \"url\"\n")
     assert run.returncode == 1
     assert run.outcome("env.db_url_present") == "failed"

@@ -1,0 +1,56 @@
+"""What the catalog says about the contracted project: exposed schemas, relations, columns."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from dbrunbook import resources, session
+from dbrunbook.rls.contract import Contract, TableContract
+
+if TYPE_CHECKING:
+    import psycopg
+
+
+@dataclass(frozen=True)
+class Column:
+    """One column, as a generated INSERT sees it."""
+
+    name: str
+    type: str
+    not_null: bool
+    has_default: bool
+    generated: bool
+    primary_key: bool
+
+
+def exposed_schemas(conn: psycopg.Connection[Any], policy: session.SessionPolicy, contract: Contract) -> list[str]:
+    """Schemas PostgREST serves: ``pgrst.db_schemas`` when the server says, plus the contract's.
+
+    Never fail-open: when the GUC is unknown (it usually is outside the platform) the contract's
+    list is used, never an empty one.
+    """
+    rows = session.query(conn, policy, "select current_setting('pgrst.db_schemas', true) as s")
+    from_server = [s.strip() for s in (rows[0]["s"] or "").split(",") if s.strip()]
+    return sorted(set(from_server) | set(contract.exposed_schemas))
+
+
+def relations(conn: psycopg.Connection[Any], policy: session.SessionPolicy, contract: Contract) -> list[
+        dict[str, Any]]:
+    """Every table/view in the exposed schemas with RLS flags, owner and API-role privileges."""
+    return session.query(conn, policy, resources.sql("rls_exposed_relations"),
+                         {"schemas": exposed_schemas(conn, policy, contract),
+                          "tenant_column": contract.tenant_column})
+
+
+def columns(conn: psycopg.Connection[Any], policy: session.SessionPolicy, table: TableContract) -> list[Column]:
+    """Columns of a contracted table."""
+    rows = session.query(conn, policy, resources.sql("rls_table_columns"),
+                         {"schema": table.schema, "table": table.relname})
+    return [Column(**r) for r in rows]
+
+
+def uncovered(contract: Contract, rels: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Exposed relations the contract does not mention (and does not ignore)."""
+    known = {t.name for t in contract.tables} | set(contract.ignore_tables)
+    return [r for r in rels if r["qualified"] not in known]

@@ -1,0 +1,322 @@
+"""Pure analysis of DB URLs, API URLs and API keys (runbook "Diagnóstico 1"): no I/O, no DNS.
+
+Every rule returns :class:`Problem` values that name the offending *part* of a URL (scheme, host,
+port, sslmode, a JWT claim), never the URL itself, so a password or key can never leak through here.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import ipaddress
+import json
+import re
+from dataclasses import dataclass
+from urllib.parse import parse_qsl, unquote, urlsplit
+
+#: Local Supabase CLI stack ports (supabase-facts.md 5.1).
+LOCAL_DB_PORT = 54322
+LOCAL_API_PORT = 54321
+#: Hosted Postgres ports: direct / session pooler 5432, transaction pooler 6543 (supabase-facts.md 5.2).
+REMOTE_DB_PORTS = (5432, 6543)
+#: Ports where an HTTP API answers, never Postgres: gateway, Kong in compose, PostgREST, plain web.
+API_PORTS = frozenset({LOCAL_API_PORT, 80, 443, 8000, 8443, 3000})
+#: sslmode values that allow a plaintext connection.
+WEAK_SSLMODES = frozenset({"disable", "allow", "prefer"})
+#: Service names of the Supabase compose networks (CLI and self-host): they resolve only inside Docker.
+DOCKER_HOSTS = frozenset({"db", "kong", "supabase-db", "supabase-kong", "rest", "auth", "meta", "studio",
+                          "supavisor", "pooler", "realtime", "storage", "host.docker.internal"})
+DOCKER_HOST_PREFIXES = ("supabase_db_", "supabase_kong_", "supabase_rest_", "supabase_auth_", "supabase_pooler_")
+
+_HOSTED_DB = re.compile(r"^db\.(?P<ref>[a-z0-9]{20})\.supabase\.co$")
+_HOSTED_API = re.compile(r"^(?P<ref>[a-z0-9]{20})\.supabase\.co$")
+_POOLER = re.compile(r"\.pooler\.supabase\.com$")
+_REF = re.compile(r"^[a-z0-9]{20}$")
+
+
+@dataclass(frozen=True)
+class Problem:
+    """One broken rule: the offending part (safe to print), why it is wrong, and what to do."""
+
+    part: str
+    why: str
+    fix: str
+
+
+@dataclass(frozen=True)
+class UrlParts:
+    """The parts of a URL the rules look at; ``password``-free by construction."""
+
+    scheme: str
+    host: str
+    port: int | None
+    user: str
+    params: dict[str, str]
+
+    @property
+    def hostport(self) -> str:
+        """``host:port`` (port omitted when the URL has none)."""
+        return f"{self.host}:{self.port}" if self.port else self.host
+
+
+def parse(url: str) -> UrlParts:
+    """Split a URL (or a libpq ``key=value`` conninfo string) into the parts the rules need.
+
+    >>> p = parse("postgresql://postgres.abcdefghijklmnopqrst:pw@aws-0-eu-west-1.pooler.supabase.com:6543/postgres")
+    >>> (p.scheme, p.host, p.port, p.user)
+    ('postgresql', 'aws-0-eu-west-1.pooler.supabase.com', 6543, 'postgres.abcdefghijklmnopqrst')
+    >>> parse("host=127.0.0.1 port=54322 user=postgres sslmode=disable").params
+    {'sslmode': 'disable'}
+
+    :raises ValueError: the text is neither a URL nor a conninfo string (message names no secret)
+    """
+    text = url.strip()
+    if "://" not in text:
+        if "=" not in text:
+            raise ValueError("not a URL (expected scheme://...) nor a key=value conninfo string")
+        pairs = dict(re.findall(r"(\w+)\s*=\s*('(?:[^'\\]|\\.)*'|\S+)", text))
+        values = {k: v.strip("'") for k, v in pairs.items()}
+        port = values.pop("port", None)
+        if port is not None and not port.isdigit():
+            raise ValueError("the port is not a number")
+        return UrlParts("postgresql", values.pop("host", ""), int(port) if port else None,
+                        values.pop("user", ""),
+                        {k: v for k, v in values.items() if k not in ("password", "dbname")})
+    try:
+        parts = urlsplit(text)
+        port = parts.port
+    except ValueError:
+        raise ValueError("the host or port cannot be parsed (a password with unescaped @ : / or #?)") from None
+    host = parts.hostname or ""
+    params = {k: v for k, v in parse_qsl(parts.query) if k not in ("password", "apikey")}
+    # libpq reads a host given as a query parameter too (postgresql:///db?host=/var/run/postgresql)
+    host = host or params.pop("host", "")
+    return UrlParts(parts.scheme.lower(), host.lower(), port, unquote(parts.username or ""), params)
+
+
+def is_loopback(host: str) -> bool:
+    """Loopback or a Unix socket directory: traffic that never leaves the machine.
+
+    >>> is_loopback("127.0.0.1"), is_loopback("localhost"), is_loopback("db.abc.supabase.co")
+    (True, True, False)
+    """
+    if not host or host.startswith("/") or host == "localhost" or host.endswith(".localhost"):
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
+def is_docker_internal(host: str) -> bool:
+    """A host name that only resolves inside a Docker network (``db``, ``kong``, ``supabase_db_<id>``).
+
+    >>> is_docker_internal("db"), is_docker_internal("supabase_db_myproj"), is_docker_internal("127.0.0.1")
+    (True, True, False)
+    """
+    return host in DOCKER_HOSTS or host.startswith(DOCKER_HOST_PREFIXES)
+
+
+def _is_hosted(host: str) -> bool:
+    return host.endswith(".supabase.co") or bool(_POOLER.search(host))
+
+
+def db_url_problems(url: str, var: str) -> list[Problem]:
+    """The DB URL must be a Postgres URL, not the API gateway.
+
+    >>> [p.part for p in db_url_problems("http://127.0.0.1:54321", "SUPABASE_DB_URL")]
+    ["scheme 'http'", 'port 54321']
+    >>> db_url_problems("postgresql://postgres:pw@127.0.0.1:54322/postgres", "SUPABASE_DB_URL")
+    []
+    """
+    try:
+        p = parse(url)
+    except ValueError as exc:
+        return [Problem("the whole value", f"{var} cannot be parsed: {exc}",
+                        f"export {var}='postgresql://<user>:<password>@<host>:5432/postgres' (percent-encode "
+                        "special characters in the password)")]
+    problems = []
+    if p.scheme not in ("postgres", "postgresql"):
+        gateway = p.scheme in ("http", "https")
+        problems.append(Problem(
+            f"scheme {p.scheme!r}",
+            f"{var} is {'an HTTP URL (the API gateway, SUPABASE_URL?)' if gateway else 'not a Postgres URL'}; "
+            "it must start with postgresql:// or postgres://",
+            f"export {var}='postgresql://postgres:<password>@127.0.0.1:54322/postgres' locally, or the "
+            "connection string from Dashboard > Connect; SUPABASE_URL is the one that takes the http(s) URL"))
+    if p.port in API_PORTS:
+        problems.append(Problem(
+            f"port {p.port}",
+            f"{var} points at port {p.port}, where an HTTP API answers "
+            f"({'the local API gateway' if p.port == LOCAL_API_PORT else 'not Postgres'})",
+            f"use port {LOCAL_DB_PORT} for the local stack (`npx supabase status` prints DB URL), "
+            "5432 (direct or session pooler) or 6543 (transaction pooler) for hosted projects"))
+    elif _is_hosted(p.host) and p.port not in (*REMOTE_DB_PORTS, None):
+        problems.append(Problem(
+            f"port {p.port} on {p.host}",
+            f"{var} uses port {p.port} on a hosted Supabase host; hosted Postgres listens on 5432 or 6543 "
+            f"({LOCAL_DB_PORT} is the local CLI stack's port)",
+            "copy the connection string from Dashboard > Connect (5432 session / 6543 transaction pooler)"))
+    return problems
+
+
+def api_url_problems(url: str, var: str) -> list[Problem]:
+    """``SUPABASE_URL`` must be the HTTP(S) API gateway, not a Postgres URL.
+
+    >>> [p.part for p in api_url_problems("postgresql://postgres:pw@127.0.0.1:54322/postgres", "SUPABASE_URL")]
+    ["scheme 'postgresql'", 'port 54322']
+    >>> api_url_problems("https://abcdefghijklmnopqrst.supabase.co", "SUPABASE_URL")
+    []
+    """
+    try:
+        p = parse(url)
+    except ValueError as exc:
+        return [Problem("the whole value", f"{var} cannot be parsed: {exc}",
+                        f"export {var}=http://127.0.0.1:{LOCAL_API_PORT} locally or https://<ref>.supabase.co")]
+    problems = []
+    fix = (f"export {var}=http://127.0.0.1:{LOCAL_API_PORT} for the local stack (`npx supabase status`: API URL) "
+           "or https://<ref>.supabase.co (Dashboard > Settings > API); the postgresql:// URL belongs in "
+           "SUPABASE_DB_URL")
+    if p.scheme not in ("http", "https"):
+        problems.append(Problem(f"scheme {p.scheme!r}",
+                                f"{var} is not an http(s) URL: it must point at the API gateway", fix))
+    if p.port in (LOCAL_DB_PORT, *REMOTE_DB_PORTS):
+        problems.append(Problem(f"port {p.port}", f"{var} points at port {p.port}, a Postgres port", fix))
+    if _HOSTED_DB.match(p.host) or _POOLER.search(p.host):
+        problems.append(Problem(f"host {p.host}", f"{var} names a database host, not the API gateway", fix))
+    return problems
+
+
+def db_ref(url: str) -> str | None:
+    """The project ref a DB URL names: host ``db.<ref>.supabase.co`` or pooler user ``postgres.<ref>``.
+
+    >>> db_ref("postgresql://postgres:pw@db.abcdefghijklmnopqrst.supabase.co:5432/postgres")
+    'abcdefghijklmnopqrst'
+    >>> db_ref("postgresql://postgres.abcdefghijklmnopqrst:pw@aws-0-us-east-1.pooler.supabase.com:6543/postgres")
+    'abcdefghijklmnopqrst'
+    >>> db_ref("postgresql://postgres:postgres@127.0.0.1:54322/postgres") is None
+    True
+    """
+    try:
+        p = parse(url)
+    except ValueError:
+        return None
+    if m := _HOSTED_DB.match(p.host):
+        return m["ref"]
+    # Supavisor takes the tenant from the part after the first dot of the user, or options=reference=<ref>
+    if "." in p.user and _REF.match(p.user.split(".", 1)[1]):
+        return p.user.split(".", 1)[1]
+    options = p.params.get("options", "")
+    if m := re.search(r"reference=([a-z0-9]{20})", unquote(options)):
+        return m[1]
+    return None
+
+
+def api_ref(url: str) -> str | None:
+    """The project ref of ``https://<ref>.supabase.co``.
+
+    >>> api_ref("https://abcdefghijklmnopqrst.supabase.co"), api_ref("http://127.0.0.1:54321")
+    ('abcdefghijklmnopqrst', None)
+    """
+    try:
+        m = _HOSTED_API.match(parse(url).host)
+    except ValueError:
+        return None
+    return m["ref"] if m else None
+
+
+def docker_host_problems(url: str, var: str) -> list[Problem]:
+    """Docker-internal service names used from the host (supabase/cli#4326, supabase#36606).
+
+    >>> [p.part for p in docker_host_problems("http://kong:8000", "SUPABASE_URL")]
+    ['host kong:8000']
+    """
+    try:
+        p = parse(url)
+    except ValueError:
+        return []
+    if not is_docker_internal(p.host):
+        return []
+    local = f"http://127.0.0.1:{LOCAL_API_PORT}" if p.scheme.startswith("http") else \
+        f"postgresql://postgres:<password>@127.0.0.1:{LOCAL_DB_PORT}/postgres"
+    return [Problem(f"host {p.hostport}",
+                    f"{var} uses {p.host!r}, a name that resolves only inside the Docker network of the "
+                    "stack; from the host (or CI) it fails with a DNS error or ECONNREFUSED",
+                    f"from the host use {local} (`npx supabase status`); keep {p.hostport} only inside "
+                    "containers (set in_docker_network = true for this target if dbrunbook runs there)")]
+
+
+def tls_problems(url: str, var: str) -> list[Problem]:
+    """Remote hosts need TLS: ``sslmode=require`` (or verify-ca/verify-full) and ``https``.
+
+    >>> [p.part for p in tls_problems("postgresql://u:pw@db.example.com:5432/postgres", "DATABASE_URL")]
+    ['sslmode (missing) on db.example.com']
+    >>> tls_problems("postgresql://u:pw@db.example.com/postgres?sslmode=verify-full", "DATABASE_URL")
+    []
+    """
+    try:
+        p = parse(url)
+    except ValueError:
+        return []
+    if is_loopback(p.host) or is_docker_internal(p.host):
+        return []
+    if p.scheme in ("http", "https"):
+        if p.scheme == "http":
+            return [Problem(f"scheme 'http' on {p.host}",
+                            f"{var} sends the API keys in clear text to a remote host",
+                            f"use https://{p.hostport}")]
+        return []
+    mode = p.params.get("sslmode")
+    if mode is None or mode in WEAK_SSLMODES:
+        return [Problem(f"sslmode ({mode or 'missing'}) on {p.host}",
+                        f"{var} allows a plaintext connection to a remote host "
+                        f"(sslmode={mode or 'prefer, the default'} falls back to no TLS)",
+                        f"append ?sslmode=require (or verify-full with the Supabase CA) to {var}")]
+    return []
+
+
+def jwt_claims(token: str) -> dict[str, object] | None:
+    """The payload of a JWT, decoded without verifying the signature (None if not a JWT).
+
+    >>> jwt_claims("eyJhbGciOiJIUzI1NiJ9.eyJyb2xlIjoiYW5vbiJ9.sig")
+    {'role': 'anon'}
+    """
+    parts = token.strip().split(".")
+    if len(parts) != 3:
+        return None
+    try:
+        raw = base64.urlsafe_b64decode(parts[1] + "=" * (-len(parts[1]) % 4))
+        claims = json.loads(raw)
+    except (binascii.Error, ValueError):
+        return None
+    return claims if isinstance(claims, dict) else None
+
+
+def anon_key_problems(anon_key: str, var: str, service_role_key: str | None = None) -> list[Problem]:
+    """The public (anon/publishable) key must not be a service_role/secret key: those bypass RLS.
+
+    >>> [p.part for p in anon_key_problems("sb_secret_xyz", "SUPABASE_ANON_KEY")]
+    ["prefix 'sb_secret_'"]
+    """
+    fix = (f"put the anon (legacy JWT with role=anon) or publishable key (sb_publishable_...) in {var}, "
+           "from Dashboard > Settings > API Keys; rotate the secret/service_role key if it reached a client")
+    if anon_key.startswith("sb_secret_"):
+        return [Problem("prefix 'sb_secret_'", f"{var} holds a secret key: it bypasses RLS for every tenant",
+                        fix)]
+    if service_role_key and anon_key == service_role_key:
+        return [Problem("the whole value", f"{var} equals the service_role key: it bypasses RLS for every tenant",
+                        fix)]
+    claims = jwt_claims(anon_key)
+    if claims is not None and claims.get("role") not in ("anon", None):
+        role = str(claims.get("role"))[:40]
+        return [Problem(f"JWT role claim {role!r}",
+                        f"{var} is a JWT for role {role!r}, not 'anon'"
+                        + (": it bypasses RLS for every tenant" if role == "service_role" else ""), fix)]
+    return []
+
+
+def key_ref(key: str) -> str | None:
+    """The ``ref`` claim of a legacy Supabase JWT key (anon/service_role), if it carries one."""
+    claims = jwt_claims(key)
+    ref = claims.get("ref") if claims else None
+    return ref if isinstance(ref, str) else None
