@@ -74,7 +74,10 @@ def get(url: str, *, timeout_s: float, headers: dict[str, str] | None = None) ->
 
     Loopback URLs bypass any HTTP proxy from the environment: a proxy would turn "refused" into a 502.
     """
-    request = urllib.request.Request(url, headers={"User-Agent": "dbrunbook", **(headers or {})})
+    if urlsplit(url).scheme not in ("http", "https"):
+        return HttpResult(url, None, b"", "other", "not an http(s) URL", 0.0)
+    # S310: only http(s) gets here (checked above), never file: or custom schemes
+    request = urllib.request.Request(url, headers={"User-Agent": "dbrunbook", **(headers or {})})  # noqa: S310
     host = urlsplit(url).hostname or ""
     opener = (urllib.request.build_opener(urllib.request.ProxyHandler({})) if is_loopback(host)
               else urllib.request.build_opener())
@@ -101,7 +104,7 @@ def _failed_checks(payload: Any) -> dict[str, str]:
     failing = {}
     for name, value in (checks or {}).items() if isinstance(checks, dict) else ():
         state = value.get("status") if isinstance(value, dict) else value
-        if isinstance(state, str) and state.lower() in _BAD_STATUS or state is False:
+        if (isinstance(state, str) and state.lower() in _BAD_STATUS) or state is False:
             failing[str(name)] = str(state)
     return failing
 

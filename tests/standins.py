@@ -12,7 +12,7 @@ import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any
+from typing import Any, ClassVar
 
 #: (status, JSON-able body) answered for a path; a callable gets the request headers.
 Answer = tuple[int, Any]
@@ -25,7 +25,7 @@ SERVER_ERROR: Answer = (500, {"error": "Internal Server Error"})
 
 
 class _Handler(BaseHTTPRequestHandler):
-    routes: dict[str, Route] = {}
+    routes: ClassVar[dict[str, Route]] = {}
 
     def do_GET(self) -> None:
         path = self.path.split("?", 1)[0]
@@ -38,7 +38,7 @@ class _Handler(BaseHTTPRequestHandler):
         self.end_headers()
         self.wfile.write(data)
 
-    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - stdlib signature
+    def log_message(self, format: str, *args: Any) -> None:
         pass
 
 
