@@ -56,7 +56,7 @@ def _pg_config(pg_config: Path, source: str) -> PgInstall | None:
     bindir = Path(out[1])
     if not (bindir / "postgres").exists() or not (bindir / "initdb").exists():
         return None
-    return PgInstall(int(match.group(1)), out[0].split()[-1], bindir, Path(out[2]), Path(out[3]), source)
+    return PgInstall(int(match.group(1)), match.group(0), bindir, Path(out[2]), Path(out[3]), source)
 
 
 @cache
