@@ -1,0 +1,1 @@
+"""Repository glue only: the dbrunbook plugin itself loads through its pytest11 entry point."""
