@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
+from dbrunbook import resources
 from dbrunbook.config import TargetSpec
 from dbrunbook.session import ConnectFailure, SessionPolicy, classify, connect
 
@@ -97,10 +98,7 @@ class Target:
         latency = (time.monotonic() - t0) * 1000
         self._conn = conn
         with conn.transaction():
-            row = conn.execute(
-                "select current_setting('server_version') as v, current_setting('server_version_num')::int as n,"
-                " current_user as u, r.rolsuper as su, r.rolbypassrls as br, current_database() as db"
-                " from pg_catalog.pg_roles r where r.rolname = current_user").fetchone()
+            row = conn.execute(resources.sql("db_reachable").encode()).fetchone()
         conn.rollback()
         assert row is not None
         return Reachability(ok=True, latency_ms=latency, server_version=row["v"], server_version_num=row["n"],
