@@ -77,6 +77,8 @@ class TargetSpec:
     api_probe_table: str | None = None
     #: dbrunbook itself runs inside the stack's Docker network, where ``db:5432``/``kong:8000`` are right.
     in_docker_network: bool = False
+    #: Studio of a local stack (optional there); None means http://127.0.0.1:54323.
+    studio_url: str | None = None
 
     @property
     def pytest_id(self) -> str:

@@ -118,3 +118,38 @@ def fake_gateway(anon_key: str, tables: set[str]) -> dict[str, Route]:
             (lambda _h, t=table: (404, {"code": "PGRST205", "details": None, "hint": None,  # type: ignore[misc]
                                         "message": f"Could not find the table 'public.{t}' in the schema cache"})))
     return routes
+
+
+@contextmanager
+def docker_standin(socket_path: str) -> Iterator[str]:
+    """A Unix socket that answers Docker's ``GET /_ping`` with 200; yields a ``DOCKER_HOST`` value."""
+    server = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    server.bind(socket_path)
+    server.listen(8)
+    server.settimeout(0.1)
+    stop = threading.Event()
+
+    def serve() -> None:
+        while not stop.is_set():
+            try:
+                conn = server.accept()[0]
+            except TimeoutError:
+                continue
+            except OSError:
+                return
+            with conn:
+                conn.settimeout(1)
+                try:
+                    conn.recv(1024)
+                    conn.sendall(b"HTTP/1.0 200 OK\r\nContent-Length: 2\r\n\r\nOK")
+                except OSError:
+                    pass
+
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+    try:
+        yield f"unix://{socket_path}"
+    finally:
+        stop.set()
+        thread.join(timeout=2)
+        server.close()

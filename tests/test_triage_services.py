@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from conftest import Product, ProductRun
 from standins import (
     DEGRADED_DB,
     HEALTHY,
@@ -15,6 +14,7 @@ from standins import (
     silent_standin,
 )
 
+from conftest import Product, ProductRun
 from dbrunbook import services
 
 SERVICES_CHECKS = "checks/test_services.py"
@@ -102,7 +102,8 @@ def test_each_service_fault_fails_its_own_node_with_the_runbook_step(product: Pr
 def test_missing_table_is_pgrst205_pointing_at_migrations(product: Product) -> None:
     with http_standin(fake_gateway(ANON_KEY, {"companies"})) as gateway:
         run = product.run(SERVICES_CHECKS, "--target=t", "-k", "rest",
-                          targets_toml=_targets(gateway, "missing_table", {}), env={"SUPABASE_ANON_KEY": ANON_KEY}, timeout=60)
+                          targets_toml=_targets(gateway, "missing_table", {}),
+                          env={"SUPABASE_ANON_KEY": ANON_KEY}, timeout=60)
     assert run.returncode == 1, run.output
     message = run.message("health.supabase_rest")
     assert "PGRST205" in message and "pytest -m migrations" in message
