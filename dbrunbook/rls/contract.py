@@ -65,12 +65,16 @@ class TableContract:
         """Table part of the name."""
         return self.name.split(".", 1)[1]
 
-    def verdict(self, identity: str, op: Operation) -> Verdict:
-        """Pinned own-tenant verdict for this identity and operation (``any`` when not pinned)."""
-        for key in (identity, "*"):
+    def verdict(self, identity: Identity, op: Operation) -> Verdict:
+        """Pinned own-tenant verdict: the identity's own entry, then ``users`` for every tenant user.
+
+        Not pinned: ``allow`` for select (a user reads exactly its oracle rows), ``any`` otherwise.
+        """
+        keys = (identity.name, "users") if identity.is_user else (identity.name,)
+        for key in keys:
             if op in self.expect.get(key, {}):
                 return self.expect[key][op]
-        return "any"
+        return "allow" if op == "select" else "any"
 
 
 @dataclass(frozen=True)
@@ -194,7 +198,7 @@ def _table(name: str, raw: Mapping[str, Any], tenant_column: str | None, path: P
                 raise _fail(path, f"table {name!r}: bad expectation {op} = {verdict!r}",
                             'expect.acme_agent = { delete = "deny" } (allow | deny | any)')
     return TableContract(name, str(oracle), column if column else None, is_view, raw.get("update_column"),
-                         ops, expect)  # type: ignore[arg-type]
+                         ops, expect)
 
 
 def load(path: Path) -> Contract:

@@ -1,0 +1,91 @@
+"""RLS contract glue: load the contract once and generate the matrix at collection (no database needed)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from dbrunbook import options
+from dbrunbook.rls.contract import OPERATIONS, Contract, load
+
+_CONTRACT_KEY = pytest.StashKey[Contract]()
+#: Matrix cells for the HTML summary table: (table, identity) -> {operation: outcome}.
+_MATRIX: dict[tuple[str, str], dict[str, str]] = {}
+
+
+def contract_path(config: pytest.Config) -> Path:
+    """--contracts, else the first target's ``contracts``, else rls_contracts/contracts.toml."""
+    given = options.value(config, "dbrunbook_contracts")
+    if given:
+        return Path(str(given)).expanduser().resolve()
+    from dbrunbook.factories import CONFIG_KEY
+
+    for spec in config.stash[CONFIG_KEY].cfg.targets:
+        if spec.contracts:
+            return spec.contracts
+    return Path(__file__).resolve().parent / "contracts.toml"
+
+
+def contract_of(config: pytest.Config) -> Contract:
+    """The run's contract, parsed once."""
+    if _CONTRACT_KEY not in config.stash:
+        config.stash[_CONTRACT_KEY] = load(contract_path(config))
+    return config.stash[_CONTRACT_KEY]
+
+
+@pytest.fixture(scope="session")
+def rls_contract(pytestconfig: pytest.Config) -> Contract:
+    """The parsed contract (see docs/contracts.md)."""
+    return contract_of(pytestconfig)
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    """One node per table x identity (x operation, one test function per operation)."""
+    if "rls_cell" not in metafunc.fixturenames:
+        return
+    marker = metafunc.definition.get_closest_marker("rls_operation")
+    op = marker.args[0] if marker else "select"
+    contract = contract_of(metafunc.config)
+    params = []
+    for table in contract.tables:
+        if op not in table.operations:
+            continue
+        for ident in contract.identities:
+            marks = [pytest.mark.writes] if op != "select" else []
+            params.append(pytest.param((table.name, ident.name, op), id=f"{table.name}-{ident.name}", marks=marks))
+    metafunc.parametrize("rls_cell", params)
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line("markers", "rls_operation(op): the matrix operation a test function probes")
+
+
+def pytest_runtest_logreport(report: pytest.TestReport) -> None:
+    cell = dict(report.user_properties).get("rls_cell")
+    if cell and (report.when == "call" or report.outcome != "passed"):
+        table, identity, op = str(cell).split("|")
+        _MATRIX.setdefault((table, identity), {})[op] = report.outcome
+
+
+def pytest_html_results_summary(prefix: list[str], summary: list[str], postfix: list[str],
+                                session: pytest.Session) -> None:
+    """The matrix as a table: rows = table x identity, columns = operations."""
+    if not _MATRIX:
+        return
+    import html
+
+    mark = {"passed": "ok", "failed": "FAIL", "skipped": "skip"}
+    head = "".join(f"<th>{op}</th>" for op in OPERATIONS)
+    rows = []
+    for (table, identity), cells in sorted(_MATRIX.items()):
+        tds = "".join(f"<td>{mark.get(cells.get(op, ''), '-')}</td>" for op in OPERATIONS)
+        rows.append(f"<tr><td>{html.escape(table)}</td><td>{html.escape(identity)}</td>{tds}</tr>")
+    postfix.append("<h2>RLS matrix</h2><table><tr><th>table</th><th>identity</th>" + head + "</tr>"
+                   + "".join(rows) + "</table>")
+
+
+def cell_property(item: Any, cell: tuple[str, str, str]) -> None:
+    """Tag a test report with its matrix cell."""
+    item.user_properties.append(("rls_cell", "|".join(cell)))
