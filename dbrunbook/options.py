@@ -49,6 +49,14 @@ OPTIONS: tuple[Option, ...] = (
            "service log file to scan for the runbook's symptoms, or - for standard input"),
     Option("--contracts", "dbrunbook_contracts", "DBRUNBOOK_CONTRACTS",
            "RLS contracts file; default: rls_contracts/contracts.toml"),
+    Option("--compare-target", "dbrunbook_compare_target", "DBRUNBOOK_COMPARE_TARGET",
+           "drift: compare each target's schema with this target's (e.g. staging) instead of the shadow "
+           "built from supabase/migrations"),
+    Option("--compare-snapshot", "dbrunbook_compare_snapshot", "DBRUNBOOK_COMPARE_SNAPSHOT",
+           "drift: compare each target's schema with a snapshot saved by --snapshot-out"),
+    Option("--snapshot-out", "dbrunbook_snapshot_out", "DBRUNBOOK_SNAPSHOT_OUT",
+           "drift: write each target's normalized schema snapshot (JSON) to this path; {target} in the "
+           "path is replaced by the target's name"),
 )
 
 

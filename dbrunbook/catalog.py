@@ -1,0 +1,246 @@
+"""Normalized catalog snapshot of a database's user schema, and the diff of two snapshots.
+
+A snapshot maps kind -> object key (its full name) -> attributes, built from
+``dbrunbook/sql/catalog_*.sql`` in one read-only transaction. Supabase-managed internals are left
+out by rule (``catalog_schemas.sql``: managed schemas, extension members via pg_depend 'e',
+objects owned by supabase_admin); docs/checks/drift.md explains the rule. Attributes whose name
+starts with ``_`` are carried for display only and never compared. Values are normalized so that
+the same schema on PostgreSQL 15, 16, 17 and 18 gives the same snapshot.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from dbrunbook import resources
+
+if TYPE_CHECKING:
+    import psycopg
+
+    from dbrunbook.session import SessionPolicy
+
+Objects = dict[str, dict[str, dict[str, Any]]]
+
+#: Object kinds, in the order the drift nodes run and the report lists them.
+KINDS: tuple[str, ...] = (
+    "schemas", "extensions", "tables", "columns", "constraints", "indexes", "policies", "functions",
+    "triggers", "views", "sequences", "types", "publications", "privileges", "default_privileges",
+    "ownership", "role_settings", "cron_jobs",
+)
+SNAPSHOT_FORMAT = 1
+
+
+def _ws(text: Any) -> Any:
+    """Collapse white space: pg_get_*def layout differs between majors, meaning does not."""
+    if not isinstance(text, str):
+        return text
+    text = re.sub(r"\s+", " ", text).strip()
+    return re.sub(r"\s*([(),;])\s*", r"\1", text)
+
+
+def _sha(text: str | None) -> str | None:
+    return hashlib.sha256(text.encode()).hexdigest()[:16] if text is not None else None
+
+
+def _key(*parts: Any) -> str:
+    return ".".join(str(p) for p in parts)
+
+
+def _functions(row: dict[str, Any]) -> tuple[str, dict[str, Any]]:
+    body = row.pop("source") or ""
+    sql_body = row.pop("sql_body")
+    text = _ws(body) if body.strip() else _ws(sql_body)
+    row["body_fingerprint"] = _sha(text)
+    row["_body"] = body if body.strip() else sql_body
+    return f"{row.pop('schema')}.{row.pop('name')}({row.pop('args')})", row
+
+
+def _default(key_cols: tuple[str, ...], normalize: tuple[str, ...] = ()) -> Callable[
+        [dict[str, Any]], tuple[str, dict[str, Any]]]:
+    def build(row: dict[str, Any]) -> tuple[str, dict[str, Any]]:
+        key = _key(*(row.pop(c) for c in key_cols))
+        for col in normalize:
+            row[col] = _ws(row[col])
+        return key, row
+    return build
+
+
+def _privileges(row: dict[str, Any]) -> tuple[str, dict[str, Any]]:
+    return f"{row.pop('kind')} {row.pop('name')} to {row.pop('grantee')}", row
+
+
+def _default_privileges(row: dict[str, Any]) -> tuple[str, dict[str, Any]]:
+    key = (f"for role {row.pop('role')} in {row.pop('schema')} on {row.pop('object_type')} "
+           f"to {row.pop('grantee')}")
+    return key, row
+
+
+def _owners(row: dict[str, Any]) -> tuple[str, dict[str, Any]]:
+    return f"{row.pop('kind')} {row.pop('name')}", row
+
+
+def _role_settings(row: dict[str, Any]) -> tuple[str, dict[str, Any]]:
+    return f"role {row.pop('role')} {row.pop('scope')}: {row.pop('setting')}", row
+
+
+#: kind -> (sql file stem, row -> (key, attributes)).
+_BUILDERS: dict[str, tuple[str, Callable[[dict[str, Any]], tuple[str, dict[str, Any]]]]] = {
+    "extensions": ("catalog_extensions", _default(("name",))),
+    "tables": ("catalog_tables", _default(("schema", "name"), ("partition_key", "partition_bound"))),
+    "columns": ("catalog_columns", _default(("schema", "relation", "name"), ("default", "generated"))),
+    "constraints": ("catalog_constraints", _default(("schema", "relation", "name"), ("definition",))),
+    "indexes": ("catalog_indexes", _default(("schema", "name"), ("definition",))),
+    "policies": ("catalog_policies", _default(("schema", "relation", "name"), ("using_expr", "check_expr"))),
+    "functions": ("catalog_functions", _functions),
+    "triggers": ("catalog_triggers", _default(("schema", "relation", "name"), ("definition",))),
+    "views": ("catalog_views", _default(("schema", "name"), ("definition",))),
+    "sequences": ("catalog_sequences", _default(("schema", "name"))),
+    "types": ("catalog_types", _default(("schema", "name"), ("default",))),
+    "publications": ("catalog_publications", _default(("name",))),
+    "privileges": ("catalog_privileges", _privileges),
+    "default_privileges": ("catalog_default_privileges", _default_privileges),
+    "ownership": ("catalog_owners", _owners),
+    "role_settings": ("catalog_role_settings", _role_settings),
+    "cron_jobs": ("catalog_cron_jobs", _default(("name",), ("command",))),
+}
+
+
+@dataclass
+class Snapshot:
+    """One database's normalized schema (JSON-serializable with :meth:`as_json`)."""
+
+    source: str
+    server_version_num: int
+    objects: Objects = field(default_factory=dict)
+    #: Extensions the server's binaries offer (pg_available_extensions): one missing on a side
+    #: whose server cannot install it is "cannot compare", not drift.
+    available_extensions: tuple[str, ...] = ()
+
+    def as_json(self) -> dict[str, Any]:
+        """The saved-snapshot document (``--snapshot-out``)."""
+        return {"format": SNAPSHOT_FORMAT, "source": self.source, "server_version_num": self.server_version_num,
+                "available_extensions": list(self.available_extensions), "objects": self.objects}
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any], source: str) -> Snapshot:
+        """Read a saved snapshot; raise ValueError on anything else."""
+        if data.get("format") != SNAPSHOT_FORMAT or not isinstance(data.get("objects"), dict):
+            raise ValueError(f"not a dbrunbook snapshot (format {SNAPSHOT_FORMAT})")
+        return cls(source, int(data.get("server_version_num") or 0), dict(data["objects"]),
+                   tuple(data.get("available_extensions") or ()))
+
+    @classmethod
+    def load(cls, path: Path) -> Snapshot:
+        """Read ``path`` written by ``--snapshot-out``."""
+        data = json.loads(path.read_text(encoding="utf-8"))
+        return cls.from_json(data, f"snapshot {path.name} ({data.get('source', '?')})")
+
+    def save(self, path: Path) -> None:
+        """Write the snapshot as JSON (no secrets: names, definitions and grants only)."""
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps(self.as_json(), indent=1, sort_keys=True, default=str), encoding="utf-8")
+
+    @property
+    def major(self) -> int:
+        """PostgreSQL major version of the database the snapshot came from."""
+        return self.server_version_num // 10000
+
+
+def take(conn: psycopg.Connection[dict[str, Any]], policy: SessionPolicy, source: str) -> Snapshot:
+    """Read every catalog probe in one bounded, rolled-back (read-only where required) transaction."""
+    from dbrunbook import session
+
+    with session.probe_transaction(conn, policy) as tx:
+        # Definitions print fully qualified names whatever the probe role's search_path is.
+        tx.execute("select pg_catalog.set_config('search_path', 'pg_catalog', true)")
+        version = int(tx.execute("select current_setting('server_version_num')::int as v").fetchone()["v"])  # type: ignore[index]
+        schemas = list(tx.execute(resources.sql("catalog_schemas").encode()).fetchall())
+        user = [s for s in schemas if not s["managed"]]
+        objects: Objects = {"schemas": {s["name"]: {} for s in user}}
+        params = {"schemas": [s["oid"] for s in user]}
+        available = tuple(sorted(str(r["name"]) for r in tx.execute(
+            resources.sql("catalog_available_extensions").encode()).fetchall()))
+        has_cron = tx.execute("select pg_catalog.to_regclass('cron.job') is not null as x").fetchone()
+        for kind, (stem, build) in _BUILDERS.items():
+            if kind == "cron_jobs" and not (has_cron and has_cron["x"]):
+                objects[kind] = {}
+                continue
+            rows = tx.execute(resources.sql(stem).encode(), params if "%(schemas)s" in resources.sql(stem) else None)
+            objects[kind] = dict(build(_jsonable(dict(row))) for row in rows.fetchall())
+    return Snapshot(source, version, {k: objects.get(k, {}) for k in KINDS}, available)
+
+
+def _jsonable(row: dict[str, Any]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for k, v in row.items():
+        if isinstance(v, list | tuple):
+            v = [str(x) if not isinstance(x, str | int | float | bool) else x for x in v]
+        elif v is not None and not isinstance(v, str | int | float | bool):
+            v = str(v)
+        out[k] = v
+    return out
+
+
+@dataclass(frozen=True)
+class DriftItem:
+    """One object that differs: ``missing`` (expected, not on target), ``unexpected`` or ``changed``."""
+
+    kind: str
+    key: str
+    change: str
+    expected: Mapping[str, Any] | None
+    actual: Mapping[str, Any] | None
+    fields: tuple[str, ...] = ()
+
+    def as_dict(self) -> dict[str, Any]:
+        """JSON form (display-only attributes dropped)."""
+        def visible(attrs: Mapping[str, Any] | None) -> dict[str, Any] | None:
+            return None if attrs is None else {k: v for k, v in attrs.items() if not k.startswith("_")}
+        return {"kind": self.kind, "object": self.key, "change": self.change, "fields": list(self.fields),
+                "expected": visible(self.expected), "actual": visible(self.actual)}
+
+
+#: Attributes not compared when the two sides run different PostgreSQL majors: contrib
+#: extensions ship different default versions per major (pg_stat_statements 1.10 on 15/16, 1.11 on 17+).
+CROSS_MAJOR_IGNORED: dict[str, tuple[str, ...]] = {"extensions": ("version",)}
+
+
+def not_comparable(expected: Snapshot, actual: Snapshot) -> list[str]:
+    """Extensions present on one side that the other side's server cannot install at all."""
+    notes = []
+    for name in sorted(set(expected.objects.get("extensions", {})) ^ set(actual.objects.get("extensions", {}))):
+        lacking = actual if name in expected.objects.get("extensions", {}) else expected
+        if lacking.available_extensions and name not in lacking.available_extensions:
+            notes.append(f"extension {name}: {lacking.source} (PostgreSQL {lacking.major}) does not ship it, "
+                         "so it was not compared; objects that need it may be missing there too")
+    return notes
+
+
+def diff(expected: Snapshot, actual: Snapshot) -> list[DriftItem]:
+    """Every object that differs, per kind, sorted by kind order then name."""
+    ignored = CROSS_MAJOR_IGNORED if expected.major != actual.major else {}
+    uncomparable = {n.split(":")[0].removeprefix("extension ") for n in not_comparable(expected, actual)}
+    items: list[DriftItem] = []
+    for kind in KINDS:
+        want = expected.objects.get(kind, {})
+        have = actual.objects.get(kind, {})
+        skip = set(ignored.get(kind, ()))
+        for key in sorted(set(want) | set(have)):
+            if kind == "extensions" and key in uncomparable:
+                continue
+            if key not in have:
+                items.append(DriftItem(kind, key, "missing", want[key], None))
+            elif key not in want:
+                items.append(DriftItem(kind, key, "unexpected", None, have[key]))
+            else:
+                fields = tuple(f for f in sorted(set(want[key]) | set(have[key]))
+                               if not f.startswith("_") and f not in skip and want[key].get(f) != have[key].get(f))
+                if fields:
+                    items.append(DriftItem(kind, key, "changed", want[key], have[key], fields))
+    return items

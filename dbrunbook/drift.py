@@ -1,0 +1,300 @@
+"""Schema drift of a run: baseline (migrations shadow, another target or a saved snapshot) vs target.
+
+One :class:`DriftSession` per pytest process (in ``config.stash``) computes each target's drift
+once, whatever number of check nodes read it; it registers itself as a plugin so that at session
+end it writes ``<reports stem>-drift.json`` next to the HTML/JUnit/JSON reports, and it stops the
+shadow servers it started.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import pytest
+
+from dbrunbook import catalog, options
+from dbrunbook.catalog import DriftItem, Snapshot
+from dbrunbook.exceptions import MigrationFailed
+from dbrunbook.history import resolve_workdir
+from dbrunbook.redact import REDACTOR
+from dbrunbook.shadow import ShadowPool
+
+if TYPE_CHECKING:
+    import psycopg
+
+    from dbrunbook.config import RunbookConfig, TargetSpec
+    from dbrunbook.targets import Target
+
+DRIFT_KEY = pytest.StashKey["DriftSession"]()
+REPORT_FORMAT = 1
+
+
+@dataclass
+class Baseline:
+    """What a target is compared with; ``snapshot`` is None when it could not be built."""
+
+    kind: str  # migrations | target | snapshot
+    label: str
+    snapshot: Snapshot | None = None
+    failure: MigrationFailed | None = None
+    problem: str | None = None
+    notes: list[str] = field(default_factory=list)
+
+
+@dataclass
+class TargetDrift:
+    """The drift of one target: every item, plus why some things could not be compared."""
+
+    target: str
+    baseline: Baseline
+    actual: Snapshot | None = None
+    items: list[DriftItem] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+    problem: str | None = None
+
+    def of_kind(self, kind: str) -> list[DriftItem]:
+        """Drift items of one object kind."""
+        return [i for i in self.items if i.kind == kind]
+
+    def as_dict(self) -> dict[str, Any]:
+        """JSON form for the drift report."""
+        b = self.baseline
+        return {
+            "target": self.target,
+            "status": "error" if (self.problem or b.snapshot is None) else ("drift" if self.items else "clean"),
+            "baseline": {"kind": b.kind, "label": b.label, "problem": b.problem,
+                         "server_version_num": b.snapshot.server_version_num if b.snapshot else None,
+                         "migration_failed": {"file": b.failure.path, "statement_no": b.failure.statement_no,
+                                              "statement": b.failure.statement[:2000], "error": b.failure.error}
+                         if b.failure else None},
+            "actual_server_version_num": self.actual.server_version_num if self.actual else None,
+            "problem": self.problem, "notes": [*b.notes, *self.notes],
+            "counts": {k: len(self.of_kind(k)) for k in catalog.KINDS if self.of_kind(k)},
+            "items": [i.as_dict() for i in self.items],
+        }
+
+
+class DriftSession:
+    """Computes and remembers drift per target; writes the drift report at session end."""
+
+    def __init__(self, config: pytest.Config) -> None:
+        self.config = config
+        self.pool = ShadowPool()
+        self.results: dict[str, TargetDrift] = {}
+        self._compare_snapshots: dict[str, Snapshot] = {}
+
+    @property
+    def cfg(self) -> RunbookConfig:
+        """The run's resolved configuration."""
+        from dbrunbook.factories import CONFIG_KEY
+
+        return self.config.stash[CONFIG_KEY].cfg
+
+    def for_target(self, target: Target, db: psycopg.Connection[dict[str, Any]]) -> TargetDrift:
+        """Snapshot the target, build its baseline, diff them (once per target and run)."""
+        if target.name in self.results:
+            return self.results[target.name]
+        problem: str | None = None
+        try:
+            actual: Snapshot | None = catalog.take(db, target.policy, f"target {target.name}")
+        except Exception as exc:  # psycopg.Error: permissions, timeouts; reported, not raised
+            actual = None
+            problem = f"cannot read {target.name}'s catalog: {str(exc).strip().splitlines()[0]}"
+        if actual is not None:
+            self._write_snapshot(target.name, actual)
+        baseline = self.baseline(target, actual.major if actual else None)
+        result = TargetDrift(target.name, baseline, actual)
+        if actual is None:
+            result.problem = problem
+        elif baseline.snapshot is not None:
+            result.items = catalog.diff(baseline.snapshot, actual)
+            result.notes = catalog.not_comparable(baseline.snapshot, actual)
+            if baseline.snapshot.major != actual.major:
+                result.notes.append(f"{baseline.label} runs PostgreSQL {baseline.snapshot.major}, {target.name} "
+                                    f"runs {actual.major}: extension versions were not compared")
+        self.results[target.name] = result
+        return result
+
+    def baseline(self, target: Target, major: int | None) -> Baseline:
+        """The expected schema: --compare-snapshot, else --compare-target, else the migrations shadow."""
+        snapshot_path = options.value(self.config, "dbrunbook_compare_snapshot")
+        if snapshot_path:
+            return self._from_snapshot(Path(str(snapshot_path)).expanduser())
+        other = options.value(self.config, "dbrunbook_compare_target")
+        if other:
+            return self._from_target(str(other), target)
+        return self._from_migrations(target.spec, major)
+
+    def _from_snapshot(self, path: Path) -> Baseline:
+        try:
+            return Baseline("snapshot", f"snapshot {path}", Snapshot.load(path))
+        except (OSError, ValueError) as exc:
+            return Baseline("snapshot", f"snapshot {path}", problem=f"cannot read --compare-snapshot {path}: {exc}")
+
+    def _from_target(self, name: str, target: Target) -> Baseline:
+        from dbrunbook.config import load_targets
+        from dbrunbook.session import SessionPolicy, connect
+        from dbrunbook.targets import KINDS
+
+        label = f"target {name}"
+        if name == target.name:
+            return Baseline("target", label, problem=f"--compare-target {name} is the target itself")
+        if name in self._compare_snapshots:
+            return Baseline("target", label, self._compare_snapshots[name])
+        specs = load_targets(self.cfg.targets_file)
+        spec = specs.get(name)
+        if spec is None:
+            return Baseline("target", label, problem=f"--compare-target {name!r} is not a target; known: "
+                                                      f"{', '.join(sorted(specs))}")
+        if spec.kind == "embedded":
+            base = self._from_migrations(spec, None)
+            base.kind, base.label = "target", f"target {name} ({base.label})"
+            return base
+        resolver = KINDS[spec.kind]
+        assert resolver is not None
+        other = resolver(spec)
+        if other.problem or not other.dsn:
+            return Baseline("target", label, problem=f"{name}: {other.problem or other.skip_reason}")
+        policy = SessionPolicy(read_only=True, thresholds=spec.thresholds)
+        try:
+            with connect(other.dsn, policy) as conn:
+                snap = catalog.take(conn, policy, label)
+        except Exception as exc:  # psycopg.Error: unreachable, auth, permissions
+            return Baseline("target", label, problem=f"cannot read {name}'s catalog: "
+                                                     f"{REDACTOR.text(str(exc).strip().splitlines()[0])}")
+        self._compare_snapshots[name] = snap
+        return Baseline("target", label, snap)
+
+    def _from_migrations(self, spec: TargetSpec, major: int | None) -> Baseline:
+        from dbrunbook import session
+
+        workdir = resolve_workdir(self.cfg, spec, Path(self.config.rootpath))
+        if workdir is None:
+            return Baseline("migrations", "supabase/migrations", problem=(
+                f"target {spec.name}: no migrations folder to build the expected schema from; pass --workdir DIR "
+                f"or set workdir for [targets.{spec.name}] in dbrunbook.toml, or use --compare-target / "
+                "--compare-snapshot"))
+        shadow = self.pool.get(workdir, mode=spec.bootstrap_mode, target_major=major)
+        label = f"supabase/migrations of {workdir}"
+        if shadow.info is None:
+            return Baseline("migrations", label, failure=shadow.failure, problem=shadow.problem)
+        label = f"{label} (shadow on PostgreSQL {shadow.info.pg_version.split()[0]})"
+        policy = session.SessionPolicy(read_only=True, thresholds=spec.thresholds)
+        with session.connect(shadow.info.dsn, policy) as conn:
+            snap = catalog.take(conn, policy, label)
+        return Baseline("migrations", label, snap, notes=[shadow.note] if shadow.note else [])
+
+    def _write_snapshot(self, name: str, snap: Snapshot) -> None:
+        out = options.value(self.config, "dbrunbook_snapshot_out")
+        if not out:
+            return
+        path = str(out)
+        if "{target}" in path:
+            path = path.replace("{target}", name)
+        elif len(self.cfg.targets) > 1:
+            p = Path(path)
+            path = str(p.with_name(f"{p.stem}-{name}{p.suffix}"))
+        snap.save(Path(path).expanduser())
+
+    # -- plugin hooks (registered by get()) ----------------------------------------------------
+    def pytest_sessionfinish(self, session: pytest.Session, exitstatus: int) -> None:
+        """Write ``<reports stem>-drift.json`` (every process that computed drift writes its own)."""
+        from dbrunbook.reporting import STATE_KEY
+
+        state = self.config.stash.get(STATE_KEY, None)
+        json_path = (state or {}).get("paths", {}).get("json")
+        if not self.results or not self.cfg.write_reports:
+            return
+        if json_path:
+            path = Path(json_path).with_name(Path(json_path).stem + "-drift.json")
+        else:  # a pytest-xdist worker: no report paths of its own
+            stem = "+".join(t.name for t in self.cfg.targets) + datetime.now(UTC).strftime("-%Y%m%dT%H%M%SZ")
+            path = self.cfg.reports_dir / f"{stem}-drift.json"
+        document = {
+            "tool": "dbrunbook", "format": REPORT_FORMAT, "generated_at": datetime.now(UTC).isoformat(),
+            "exit_status": int(exitstatus),
+            "drift": any(r.items for r in self.results.values()),
+            "errors": any(r.problem or r.baseline.snapshot is None for r in self.results.values()),
+            "targets": [r.as_dict() for r in self.results.values()],
+        }
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(REDACTOR.text(json.dumps(REDACTOR.data(document), indent=2, default=str)), encoding="utf-8")
+
+    def close(self) -> None:
+        """Stop the shadows."""
+        self.pool.close()
+
+
+_HINTS: dict[str, str] = {
+    "role_settings": "ALTER ROLE <role> SET/RESET <setting> in a migration, then notify pgrst, 'reload config'",
+    "policies": "policies decide tenant isolation: compare USING / WITH CHECK and run pytest -m rls",
+    "functions": "a changed SECURITY DEFINER helper changes what every policy calling it allows, with the "
+                 "policies untouched: diff the body below and run pytest -m rls",
+    "privileges": "GRANT/REVOKE in a migration; PostgREST exposes what anon/authenticated can reach",
+    "cron_jobs": "cron.schedule / cron.unschedule in a migration",
+}
+
+
+def describe(item: DriftItem, target: str, baseline: Baseline) -> tuple[str, str, str]:
+    """Title, detail (expected vs actual) and remediation of one drift item, in runbook words."""
+    noun = item.kind.rstrip("s").replace("_", " ") if item.kind != "privileges" else "grant"
+    source = "supabase/migrations" if baseline.kind == "migrations" else baseline.label
+    if item.change == "missing":
+        title = f"{noun} {item.key}: in {source}, missing on {target}"
+        fix = (f"apply the migration that creates it (pytest -m migrations names what did not land), or recreate "
+               f"it through a new migration; never by hand on {target}")
+        detail = f"expected: {_attrs(item.expected)}"
+    elif item.change == "unexpected":
+        title = f"{noun} {item.key}: on {target}, not in {source}"
+        fix = ("created outside the migrations: if it is wanted, capture it in a migration (supabase migration "
+               "new <name>); otherwise drop it through a migration")
+        detail = f"actual: {_attrs(item.actual)}"
+    else:
+        title = f"{noun} {item.key}: {', '.join(item.fields)} differ{'s' if len(item.fields) == 1 else ''} " \
+                f"between {source} and {target}"
+        fix = (f"if the change on {target} is wanted, write it as a migration; otherwise restore the expected "
+               "definition through a migration")
+        detail = "\n".join(f"{f}: expected {_short((item.expected or {}).get(f))}\n"
+                           f"{' ' * len(f)}  actual   {_short((item.actual or {}).get(f))}" for f in item.fields)
+        if "body_fingerprint" in item.fields:
+            detail += "\n" + _body_diff(item)
+    hint = _HINTS.get(item.kind)
+    return title, REDACTOR.text(detail), fix + (f"\n{hint}" if hint else "")
+
+
+def _short(value: Any, limit: int = 300) -> str:
+    text = json.dumps(value, default=str) if not isinstance(value, str) else value
+    return text if len(text) <= limit else text[:limit] + f"... ({len(text)} chars)"
+
+
+def _attrs(attrs: Any) -> str:
+    if not attrs:
+        return "(exists)"
+    return ", ".join(f"{k}={_short(v, 120)}" for k, v in attrs.items() if not k.startswith("_") and v not in
+                     (None, [], {}, ""))
+
+
+def _body_diff(item: DriftItem, max_lines: int = 16) -> str:
+    import difflib
+
+    want = str((item.expected or {}).get("_body") or "").splitlines()
+    have = str((item.actual or {}).get("_body") or "").splitlines()
+    lines = list(difflib.unified_diff(want, have, "expected body", "actual body", lineterm="", n=0))
+    if len(lines) > max_lines:
+        lines = [*lines[:max_lines], f"... ({len(lines) - max_lines} more lines)"]
+    return "\n".join(lines)
+
+
+def get(config: pytest.Config) -> DriftSession:
+    """The run's drift session, created on first use (registered as a plugin, cleaned up at exit)."""
+    found = config.stash.get(DRIFT_KEY, None)
+    if found is None:
+        found = DriftSession(config)
+        config.stash[DRIFT_KEY] = found
+        config.pluginmanager.register(found, "dbrunbook-drift")
+        config.add_cleanup(found.close)
+    return found
