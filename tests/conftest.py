@@ -76,11 +76,12 @@ class Product:
         work = self.tmp_path / f"run{self.count}"
         reports = work / "reports"
         reports.mkdir(parents=True)
-        cmd = [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "--reports-dir", str(reports)]
+        # `--opt=value` form: pytest 9 takes a separate path-like value for a rootdir candidate.
+        cmd = [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", f"--reports-dir={reports}"]
         if targets_toml is not None:
             toml = work / "dbrunbook.toml"
             toml.write_text(textwrap.dedent(targets_toml))
-            cmd += ["--targets-file", str(toml)]
+            cmd += [f"--targets-file={toml}"]
         cmd += list(args)
         run_env = {k: v for k, v in os.environ.items() if k not in _SCRUBBED}
         run_env.update(env or {})

@@ -77,7 +77,7 @@ def _close(conns: list[psycopg.Connection[Any]]) -> None:
 
 def tenant_tables(dsn: str) -> list[str]:
     with psycopg.connect(dsn, autocommit=True) as conn:
-        rows = conn.execute("select format('%I.%I', n.nspname, c.relname) from pg_catalog.pg_class c "
+        rows = conn.execute("select format('%%I.%%I', n.nspname, c.relname) from pg_catalog.pg_class c "
                             "join pg_catalog.pg_namespace n on n.oid = c.relnamespace "
                             "where c.relkind in ('r', 'p') and n.nspname = any(%s) order by 1",
                             (list(TENANT_SCHEMAS),)).fetchall()
