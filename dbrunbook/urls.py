@@ -133,8 +133,8 @@ def db_url_problems(url: str, var: str) -> list[Problem]:
         p = parse(url)
     except ValueError as exc:
         return [Problem("the whole value", f"{var} cannot be parsed: {exc}",
-                        f"export {var}='postgresql://<user>:<password>@<host>:5432/postgres' (percent-encode "
-                        "special characters in the password)")]
+                        f"export {var}=postgresql://<user>@<host>:5432/postgres with :<password> after the "
+                        "user (percent-encode special characters in the password)")]
     problems = []
     if p.scheme not in ("postgres", "postgresql"):
         gateway = p.scheme in ("http", "https")
@@ -142,8 +142,9 @@ def db_url_problems(url: str, var: str) -> list[Problem]:
             f"scheme {p.scheme!r}",
             f"{var} is {'an HTTP URL (the API gateway, SUPABASE_URL?)' if gateway else 'not a Postgres URL'}; "
             "it must start with postgresql:// or postgres://",
-            f"export {var}='postgresql://postgres:<password>@127.0.0.1:54322/postgres' locally, or the "
-            "connection string from Dashboard > Connect; SUPABASE_URL is the one that takes the http(s) URL"))
+            f"export {var}=postgresql://...@127.0.0.1:{LOCAL_DB_PORT}/postgres locally (`npx supabase status`: "
+            "DB URL), or the connection string from Dashboard > Connect; SUPABASE_URL is the one that takes "
+            "the http(s) URL"))
     if p.port in API_PORTS:
         problems.append(Problem(
             f"port {p.port}",
@@ -238,7 +239,7 @@ def docker_host_problems(url: str, var: str) -> list[Problem]:
     if not is_docker_internal(p.host):
         return []
     local = f"http://127.0.0.1:{LOCAL_API_PORT}" if p.scheme.startswith("http") else \
-        f"postgresql://postgres:<password>@127.0.0.1:{LOCAL_DB_PORT}/postgres"
+        f"postgresql://...@127.0.0.1:{LOCAL_DB_PORT}/postgres"
     return [Problem(f"host {p.hostport}",
                     f"{var} uses {p.host!r}, a name that resolves only inside the Docker network of the "
                     "stack; from the host (or CI) it fails with a DNS error or ECONNREFUSED",
