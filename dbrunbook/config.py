@@ -35,6 +35,7 @@ class Thresholds:
     idle_in_transaction_s: float = 60.0
     oldest_transaction_s: float = 600.0
     lock_wait_s: float = 5.0
+    connections_used_pct: float = 80.0
 
 
 @dataclass(frozen=True)
