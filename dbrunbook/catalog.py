@@ -86,7 +86,8 @@ def _owners(row: dict[str, Any]) -> tuple[str, dict[str, Any]]:
 
 
 def _role_settings(row: dict[str, Any]) -> tuple[str, dict[str, Any]]:
-    return f"role {row.pop('role')} {row.pop('scope')}: {row.pop('setting')}", row
+    scope = "" if row.pop("scope") == "(all databases)" else " in this database"
+    return f"role {row.pop('role')}{scope}: {row.pop('setting')}", row
 
 
 #: kind -> (sql file stem, row -> (key, attributes)).

@@ -229,6 +229,13 @@ class DriftSession:
         self.pool.close()
 
 
+_NOUNS: dict[str, str] = {
+    "schemas": "schema", "extensions": "extension", "tables": "table", "columns": "column",
+    "constraints": "constraint", "indexes": "index", "policies": "policy", "functions": "function",
+    "triggers": "trigger", "views": "view", "sequences": "sequence", "types": "type",
+    "publications": "publication", "privileges": "grant on", "default_privileges": "default privileges",
+    "ownership": "owner of", "role_settings": "setting", "cron_jobs": "cron job",
+}
 _HINTS: dict[str, str] = {
     "role_settings": "ALTER ROLE <role> SET/RESET <setting> in a migration, then notify pgrst, 'reload config'",
     "policies": "policies decide tenant isolation: compare USING / WITH CHECK and run pytest -m rls",
@@ -241,7 +248,7 @@ _HINTS: dict[str, str] = {
 
 def describe(item: DriftItem, target: str, baseline: Baseline) -> tuple[str, str, str]:
     """Title, detail (expected vs actual) and remediation of one drift item, in runbook words."""
-    noun = item.kind.rstrip("s").replace("_", " ") if item.kind != "privileges" else "grant"
+    noun = _NOUNS.get(item.kind, item.kind)
     source = "supabase/migrations" if baseline.kind == "migrations" else baseline.label
     if item.change == "missing":
         title = f"{noun} {item.key}: in {source}, missing on {target}"
