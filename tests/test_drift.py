@@ -8,9 +8,9 @@ from pathlib import Path
 
 import psycopg
 import pytest
-from conftest import REPO, Product, ProductRun, url_target
 from test_drift_support import cloned_database, copy_project
 
+from conftest import REPO, Product, ProductRun, url_target
 from dbrunbook.catalog import KINDS
 from dbrunbook.resources import demo_workdir
 from dbrunbook.targets.embedded import EmbeddedInfo, EmbeddedServer
