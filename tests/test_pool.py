@@ -1,0 +1,84 @@
+"""Pool readiness: real pools through a real PgBouncer in transaction mode and against a small server."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import faults
+import pytest
+from pgbouncer import Bouncer, pgbouncer
+
+from conftest import Product, url_target
+from dbrunbook.targets.embedded import EmbeddedInfo
+
+POOL = ("-m", "pool", "--target=t")
+
+
+@pytest.fixture(scope="module")
+def bouncer(supabase_server: EmbeddedInfo) -> Iterator[Bouncer]:
+    with pgbouncer(supabase_server.dsn, pool_mode="transaction") as running:
+        yield running
+
+
+def test_healthy_pool_through_pgbouncer_passes(product: Product, bouncer: Bouncer) -> None:
+    toml = url_target("""
+    [[targets.t.services]]
+    name = "backoffice-api"
+    db_url_env = "BACKOFFICE_DB_URL"
+    pool_min_size = 1
+    pool_max_size = 4
+    prepared_statements = false
+    """)
+    run = product.run(*POOL, targets_toml=toml, env={"T_DB_URL": bouncer.dsn, "BACKOFFICE_DB_URL": bouncer.dsn})
+    assert run.returncode == 0, run.output
+    pools = run.result("pool.service_ready")["evidence"]["pools"]
+    assert pools[0]["acquired"] == 4 and pools[0]["ok"] is True
+    poolers = run.result("pool.prepared_statements")["evidence"]["poolers"]
+    assert poolers[0]["probe_says"] == "transaction"  # the probe tells PgBouncer's transaction mode
+
+
+def test_pool_failures_are_classified_with_the_runbook_step(
+        product: Product, bouncer: Bouncer, supabase_server: EmbeddedInfo) -> None:
+    toml = url_target("""
+    [targets.t.thresholds]
+    connect_timeout_s = 2
+
+    [[targets.t.services]]
+    name = "agent-runtime"
+    db_url_env = "AGENT_DB_URL"
+    pool_max_size = 20
+    prepared_statements = true
+
+    [[targets.t.services]]
+    name = "autentique-service"
+    db_url_env = "AUTENTIQUE_DB_URL"
+    pool_max_size = 2
+    prepared_statements = false
+
+    [[targets.t.services]]
+    name = "backoffice-api"
+    db_url_env = "BACKOFFICE_DB_URL"
+    pool_max_size = 2
+    prepared_statements = true
+    """)
+    wrong = "Wr0ng-Pool-Passw0rd"
+    with faults.small_cluster(max_connections=8, superuser_reserved=2) as small:
+        run = product.run(*POOL, targets_toml=toml, timeout=120, env={
+            "T_DB_URL": supabase_server.dsn, "AGENT_DB_URL": small.dsn,
+            "AUTENTIQUE_DB_URL": small.dsn.replace(small.password, wrong),
+            "BACKOFFICE_DB_URL": bouncer.dsn})
+    assert run.returncode == 1, run.output
+    ready = run.message("pool.service_ready")
+    # a pool larger than the server's slots: too many connections, with the runbook's symptom
+    assert "agent-runtime's pool got" in ready and "of 20 connections" in ready
+    assert "cause: too_many" in ready and "ConnectionPool not started" in ready
+    # wrong password: auth, and the password never printed
+    assert "autentique-service's pool got 0 of 2 connections" in ready and "cause: auth" in ready
+    assert "backoffice-api" not in ready  # through PgBouncer it opens fine
+    for path in run.report_files().values():
+        assert wrong not in path.read_text()
+    prepared = run.message("pool.prepared_statements")
+    assert "backoffice-api goes through a transaction pooler with prepared statements on" in prepared
+    assert "the probe (a named prepared statement did not survive" in prepared
+    assert "statement_cache_size=0" in prepared and "prepare_threshold=None" in prepared
+    assert "agent-runtime" not in prepared  # a direct server keeps prepared statements across transactions
