@@ -2,37 +2,15 @@
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
 import pytest
 
-from dbrunbook import options
-from dbrunbook.rls.contract import OPERATIONS, Contract, load
+from dbrunbook.rls.contract import OPERATIONS, Contract
+from dbrunbook.rls.loading import contract_of
 
-_CONTRACT_KEY = pytest.StashKey[Contract]()
 #: Matrix cells for the HTML summary table: (table, identity) -> {operation: outcome}.
 _MATRIX: dict[tuple[str, str], dict[str, str]] = {}
-
-
-def contract_path(config: pytest.Config) -> Path:
-    """--contracts, else the first target's ``contracts``, else rls_contracts/contracts.toml."""
-    given = options.value(config, "dbrunbook_contracts")
-    if given:
-        return Path(str(given)).expanduser().resolve()
-    from dbrunbook.factories import CONFIG_KEY
-
-    for spec in config.stash[CONFIG_KEY].cfg.targets:
-        if spec.contracts:
-            return spec.contracts
-    return Path(__file__).resolve().parent / "contracts.toml"
-
-
-def contract_of(config: pytest.Config) -> Contract:
-    """The run's contract, parsed once."""
-    if _CONTRACT_KEY not in config.stash:
-        config.stash[_CONTRACT_KEY] = load(contract_path(config))
-    return config.stash[_CONTRACT_KEY]
 
 
 @pytest.fixture(scope="session")

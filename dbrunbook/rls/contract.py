@@ -124,6 +124,7 @@ class Contract:
     waivers: tuple[Waiver, ...]
     ignore_tables: tuple[str, ...]
     seed_sql: str | None
+    anon_privileges: bool = True
 
     def table(self, name: str) -> TableContract:
         """The contract of one table."""
@@ -240,4 +241,5 @@ def load(path: Path) -> Contract:
         restrictive=tuple(Restrictive(str(r["table"]), str(r["policy"])) for r in doc.get("restrictive", [])),
         waivers=tuple(waivers), ignore_tables=tuple(head.get("ignore_tables", ())),
         seed_sql=(path.parent / seed).read_text(encoding="utf-8") if seed else None,
+        anon_privileges=bool(head.get("anon_privileges", True)),
     )

@@ -58,10 +58,10 @@ class Probe:
         """``schema.table`` as an identifier."""
         return sql.Identifier(self.table.schema, self.table.relname)
 
-    def key(self) -> sql.Composable:
-        """Row key: primary key (plus the tenant column) as JSON text, else the whole row."""
+    def key(self, *, with_tenant: bool = True) -> sql.Composable:
+        """Row key: primary key (plus the tenant column, for display) as JSON text, else the whole row."""
         cols = [c.name for c in self.columns if c.primary_key]
-        if self.table.tenant_column and self.table.tenant_column not in cols:
+        if with_tenant and self.table.tenant_column and self.table.tenant_column not in cols:
             cols.append(self.table.tenant_column)
         if not cols or self.table.is_view:
             return sql.SQL("to_jsonb(t)::text")
@@ -223,36 +223,57 @@ def _update_column(p: Probe) -> str | None:
 
 
 def probe_update(p: Probe, identity: Identity) -> Outcome:
-    """An UPDATE without a filter touches only own rows, and cannot move rows into another tenant."""
+    """An UPDATE without a filter touches only own rows, and cannot move rows into another tenant.
+
+    As PostgREST's PATCH, the SET is a constant (the identity's own tenant id on the tenant column),
+    so SELECT policies are not added to the UPDATE: only its own USING / WITH CHECK decide.
+    """
     out = Outcome(p.table.name, identity.name, "update")
-    column = _update_column(p)
-    if column is None:
-        out.skipped = f"{p.table.name} has no column an update probe can set"
-        return out
     pred, params = p.oracle(identity)
-    own = p.full(sql.SQL("select count(*) as n from {} t where {}").format(p.ident, pred), params)[0]["n"]
-    stmt = sql.SQL("update {} set {} = {} where true").format(p.ident, sql.Identifier(column), sql.Identifier(column))
-    touched, strays, error = 0, list[str](), None
+    if p.table.tenant_column and identity.tenant_id:
+        column = p.table.tenant_column
+        stmt = sql.SQL("update {} set {} = %(own)s where true").format(p.ident, sql.Identifier(column))
+    else:
+        fallback = _update_column(p)
+        if fallback is None:
+            out.skipped = f"{p.table.name} has no column an update probe can set"
+            return out
+        stmt = sql.SQL("update {} set {} = {} where true").format(p.ident, sql.Identifier(fallback),
+                                                                  sql.Identifier(fallback))
+    before = p.full(sql.SQL("select {} as k, {} as own from {} t limit {}").format(
+        p.key(with_tenant=False), pred, p.ident, sql.Literal(CAP)), params)
+    own_keys = {r["k"] for r in before if r["own"]}
+    touched: list[str] = []
+    error, exc = None, None
     try:
         with as_request(p.conn, identity.role, identity.claims, "PATCH", f"/{p.table.relname}",
                         schema=p.table.schema, thresholds=p.policy.thresholds) as tx:
-            tx.execute(stmt)
-            touched, strays = _touched(tx, p, pred, params)
-    except errors.Error as exc:
-        error = f"{_sqlstate(exc)} {str(exc).splitlines()[0]}"
-    out.evidence = {"statement": stmt.as_string(p.conn), "touched": touched, "own_rows": own, "error": error}
+            tx.execute(stmt, {"own": identity.tenant_id})
+            tx.execute("reset role")
+            touched = [r["k"] for r in tx.execute(sql.SQL("select {} as k from {} t where t.xmin = "
+                                                          "pg_current_xact_id()::xid").format(
+                p.key(with_tenant=False), p.ident)).fetchall()]
+    except errors.Error as e:
+        exc = e
+        error = f"{_sqlstate(e)} {str(e).splitlines()[0]}"
+    strays = [k for k in touched if k not in own_keys]
+    own_touched = len(touched) - len(strays)
+    out.evidence = {"statement": stmt.as_string(p.conn), "touched": len(touched), "own_rows": len(own_keys),
+                    "error": error}
     verdict = p.table.verdict(identity, "update")
-    if strays and identity.scope != "all":
+    if identity.scope != "all" and (strays or (exc is not None and _sqlstate(exc).startswith("23"))):
         out.problem, out.rows = "leak", strays[:SAMPLE]
         out.summary = (f"{identity.name} ({identity.role}): UPDATE {p.table.name} without a filter changed "
-                       f"{len(strays)} rows of other tenants ({touched} rows in all)")
-    elif verdict == "allow" and touched < own:
+                       f"{len(strays)} rows of other tenants ({len(touched)} rows in all)"
+                       + (f"; RLS let other tenants' rows through, then {error}" if exc is not None else ""))
+    elif verdict == "allow" and own_touched < len(own_keys):
         out.problem = "blocking"
-        out.summary = (f"{identity.name} ({identity.role}) can update {touched} of its {own} rows of {p.table.name}"
-                       + (f" ({error})" if error else ""))
-    elif verdict == "deny" and touched:
+        out.summary = (f"{identity.name} ({identity.role}) can update {own_touched} of its {len(own_keys)} rows "
+                       f"of {p.table.name}" + (f" ({error})" if error else ""))
+    elif verdict == "deny" and own_touched:
         out.problem = "leak"
-        out.summary = f"{identity.name} ({identity.role}) updated {touched} rows of {p.table.name}; contract: deny"
+        out.summary = (f"{identity.name} ({identity.role}) updated {own_touched} rows of {p.table.name}; "
+                       "contract: deny")
     if out.problem is None and p.table.tenant_column and identity.scope == "oracle":
         _probe_move(p, identity, out)
     return out

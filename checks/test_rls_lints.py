@@ -1,0 +1,57 @@
+"""Splinter-style security lints, our own SQL (dbrunbook/sql/rls_*.sql), over the exposed schemas."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from dbrunbook import resources, session
+from dbrunbook.checking import Check
+from dbrunbook.rls import discovery
+from dbrunbook.rls.loading import contract_of
+from dbrunbook.targets import Target
+
+pytestmark = [pytest.mark.rls]
+RUNBOOK = "Diagnóstico 4 (Erros de RLS)"
+
+#: lint id (= SQL file stem = docs/checks/rls.md section) -> severity
+LINTS: dict[str, str] = {
+    "rls_disabled_in_exposed_schema": "P0",
+    "rls_policy_exists_rls_disabled": "P0",
+    "rls_policy_always_true_write": "P0",
+    "rls_policy_reads_user_metadata": "P0",
+    "rls_auth_users_exposed": "P0",
+    "rls_security_definer_view": "P1",
+    "rls_sensitive_columns_exposed": "P1",
+    "rls_security_definer_function_executable": "P2",
+    "rls_grants_without_policy": "P2",
+    "rls_enabled_no_policy": "P3",
+    "rls_function_search_path_mutable": "P3",
+}
+
+
+@pytest.mark.parametrize("lint", [
+    pytest.param(name, id=name, marks=pytest.mark.check(f"rls.{name}", severity=sev, runbook=RUNBOOK))
+    for name, sev in LINTS.items()])
+def test_security_lint_finds_nothing(lint: str, target: Target, db: Any, check: Check,
+                                     request: pytest.FixtureRequest) -> None:
+    """The lint's SQL returns no row over the exposed schemas (pgrst.db_schemas, else the contract's)."""
+    contract = contract_of(request.config)
+    schemas = discovery.exposed_schemas(db, target.policy, contract)
+    rows = session.query(db, target.policy, resources.sql(lint),
+                         {"schemas": schemas, "tenant_column": contract.tenant_column})
+    check.add_evidence("exposed_schemas", schemas)
+    check.add_evidence("rows", rows)
+    findings = []
+    for r in rows:
+        meta = r["metadata"]
+        obj = f"{meta.get('schema')}.{meta.get('name')}" + (f" policy {meta['policy']!r}" if meta.get("policy") else "")
+        waiver = contract.waiver(f"rls.{lint}", f"{meta.get('schema')}.{meta.get('name')}")
+        if waiver and not waiver.expired():
+            continue
+        findings.append(check.finding(r["detail"], obj, r["remediation"],
+                                      detail=f"{r['title']} [{r['level']}], cache_key {r['cache_key']}"
+                                      + (f"; waiver expired {waiver.expires}" if waiver else ""),
+                                      metadata=meta))
+    check.require_none(findings)

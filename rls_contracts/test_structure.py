@@ -1,0 +1,145 @@
+"""Tenant isolation by structure: coverage, restrictive policies, tenant predicates, grants, bypass audit."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from dbrunbook import resources, session
+from dbrunbook.checking import Check
+from dbrunbook.rls import discovery, matrix
+from dbrunbook.rls.contract import Contract
+from dbrunbook.targets import Target
+
+RUNBOOK = "Diagnóstico 4 (Erros de RLS)"
+
+
+@pytest.mark.check("rls.coverage", severity="P0", runbook=RUNBOOK)
+def test_every_exposed_table_is_in_the_contract(target: Target, db: Any, check: Check,
+                                                rls_contract: Contract) -> None:
+    """Every exposed table/view is contracted; uncovered tenant tables get the default-oracle probe."""
+    rels = discovery.relations(db, target.policy, rls_contract)
+    missing = discovery.uncovered(rls_contract, rels)
+    check.add_evidence("uncovered", missing)
+    findings = []
+    for rel in missing:
+        leaks: list[str] = []
+        if rel["has_tenant_column"] and rls_contract.tenant_column:
+            spec = rls_contract.default_table(rel["qualified"], is_view=rel["kind"] in ("v", "m"))
+            probe = matrix.Probe(db, target.policy, spec, tuple(discovery.columns(db, target.policy, spec)),
+                                 tuple(rls_contract.tenants.values()))
+            for ident in rls_contract.identities:
+                out = matrix.probe_select(probe, ident)
+                if out.problem:
+                    leaks.append(f"{out.problem.upper()}: {out.summary}; rows {'; '.join(out.rows) or '-'}")
+        findings.append(check.finding(
+            f"{rel['qualified']} is exposed ({rel['schema']} is served by the Data API) but not in the contract"
+            + (" and carries the tenant column" if rel["has_tenant_column"] else ""),
+            f"table {rel['qualified']} (RLS {'on' if rel['rls_enabled'] else 'OFF'}, anon may "
+            f"{','.join(rel['anon_privileges']) or 'nothing'}, authenticated may "
+            f"{','.join(rel['authenticated_privileges']) or 'nothing'})",
+            f"add [tables.\"{rel['qualified']}\"] to {rls_contract.path.name} (or list it in ignore_tables), "
+            f"and if it holds tenant rows: alter table {rel['qualified']} enable row level security; plus policies",
+            detail="\n".join(leaks) or "default oracle probe: nothing leaked",
+            severity="P0" if rel["has_tenant_column"] else "P2"))
+    check.require_none(findings)
+
+
+@pytest.mark.check("rls.restrictive_policies", severity="P0", runbook=RUNBOOK)
+def test_contracted_restrictive_policies_are_present_and_restrictive(target: Target, db: Any, check: Check,
+                                                                     rls_contract: Contract) -> None:
+    """Each restrictive policy named in the contract exists and is still AS RESTRICTIVE."""
+    if not rls_contract.restrictive:
+        pytest.skip(f"{rls_contract.path.name} names no [[restrictive]] policy")
+    pols = session.query(db, target.policy, resources.sql("rls_policies_of"),
+                         {"tables": sorted({r.table for r in rls_contract.restrictive})})
+    check.add_evidence("policies", pols)
+    found = {(p["qualified"], p["policy"]): p for p in pols}
+    findings = []
+    for r in rls_contract.restrictive:
+        pol = found.get((r.table, r.policy))
+        if pol is None or pol["permissive"]:
+            findings.append(check.finding(
+                f"restrictive policy {r.policy!r} on {r.table} is {'missing' if pol is None else 'now PERMISSIVE'}",
+                f"table {r.table}, policy {r.policy!r}",
+                f"recreate it: create policy \"{r.policy}\" on {r.table} as restrictive for ... using (...); "
+                "a permissive policy is ORed with the others and no longer restricts anything"))
+    check.require_none(findings)
+
+
+@pytest.mark.check("rls.tenant_predicate", severity="P0", runbook=RUNBOOK)
+def test_tenant_table_policies_read_the_tenant_claim(target: Target, db: Any, check: Check,
+                                                     rls_contract: Contract) -> None:
+    """Policies of tenant tables for API roles compare with the tenant claim or call an approved helper."""
+    tables = [t.name for t in rls_contract.tables if t.tenant_column and not t.is_view]
+    if not tables:
+        pytest.skip(f"{rls_contract.path.name} has no table with a tenant column")
+    claim = rls_contract.tenant_claim.split(".")[-1]
+    helpers = [h.split(".")[-1] + "(" for h in rls_contract.approved_helpers]
+    pols = session.query(db, target.policy, resources.sql("rls_policies_of"), {"tables": tables})
+    check.add_evidence("policies", pols)
+    findings = []
+    for p in pols:
+        if not set(p["roles"]) & {"public", "anon", "authenticated"}:
+            continue
+        text = f"{p['using_expr']} {p['check_expr']}"
+        if f"'{claim}'" in text or any(h in text for h in helpers):
+            continue
+        findings.append(check.finding(
+            f"policy {p['policy']!r} ({p['command']}) on {p['qualified']} neither reads the '{claim}' claim nor "
+            f"calls an approved helper ({', '.join(rls_contract.approved_helpers) or 'none'})",
+            f"table {p['qualified']}, policy {p['policy']!r}: USING ({p['using_expr']}) WITH CHECK ({p['check_expr']})",
+            f"compare the row with (select auth.jwt() ->> '{claim}') or an approved helper; if the helper is new "
+            f"and reviewed, add it to approved_helpers in {rls_contract.path.name}"))
+    check.require_none(findings)
+
+
+@pytest.mark.check("rls.anon_privileges", severity="P0", runbook=RUNBOOK)
+def test_anon_has_no_privilege_on_tenant_tables(target: Target, db: Any, check: Check,
+                                                rls_contract: Contract) -> None:
+    """When the contract says anon gets nothing, anon holds no privilege on any contracted table."""
+    if rls_contract.anon_privileges:
+        pytest.skip(f"{rls_contract.path.name} allows anon grants (anon_privileges = true); probes cover anon")
+    rels = discovery.relations(db, target.policy, rls_contract)
+    names = {t.name for t in rls_contract.tables}
+    bad = [r for r in rels if r["qualified"] in names and r["anon_privileges"] and r["anon_schema_usage"]]
+    check.add_evidence("anon_privileges", {r["qualified"]: r["anon_privileges"] for r in bad})
+    check.require_none(check.finding(
+        f"anon may {', '.join(r['anon_privileges'])} on {r['qualified']}; only RLS now stands between the "
+        "anonymous key and the tenants' rows", f"table {r['qualified']}",
+        f"revoke all on table {r['qualified']} from anon;") for r in bad)
+
+
+@pytest.mark.check("rls.bypass_audit", severity="P0", runbook=RUNBOOK)
+def test_nothing_bypasses_tenant_rls(target: Target, db: Any, check: Check, rls_contract: Contract) -> None:
+    """Service login roles neither bypass RLS nor own tenant tables unforced; tenant views are invokers."""
+    findings = []
+    roles = session.query(db, target.policy, resources.sql("rls_login_roles"),
+                          {"roles": list(rls_contract.service_login_roles)})
+    rels = discovery.relations(db, target.policy, rls_contract)
+    tenant_tables = {t.name for t in rls_contract.tables if t.tenant_column and not t.is_view} | {
+        r["qualified"] for r in rels if r["has_tenant_column"] and r["kind"] in ("r", "p")}
+    for r in roles:
+        if r["superuser"] or r["bypassrls"]:
+            findings.append(check.finding(
+                f"service login role {r['role']} is {'SUPERUSER' if r['superuser'] else 'BYPASSRLS'}: every "
+                "query of that service ignores tenant policies", f"role {r['role']}",
+                f"alter role {r['role']} nosuperuser nobypassrls; (services reach tenants through policies)"))
+    for rel in rels:
+        if rel["qualified"] in tenant_tables and rel["owner"] in rls_contract.service_login_roles \
+                and not rel["rls_forced"]:
+            findings.append(check.finding(
+                f"{rel['qualified']} is owned by service login role {rel['owner']} without FORCE ROW LEVEL SECURITY: "
+                "the owner skips its policies", f"table {rel['qualified']}",
+                f"alter table {rel['qualified']} force row level security;"))
+    views = session.query(db, target.policy, resources.sql("rls_views_over_tables"),
+                          {"schemas": discovery.exposed_schemas(db, target.policy, rls_contract)})
+    for v in views:
+        if v["base_table"] in tenant_tables and not v["security_invoker"]:
+            findings.append(check.finding(
+                f"view {v['view']} reads tenant table {v['base_table']} as its owner {v['owner']} "
+                "(no security_invoker): the table's policies are not applied to the caller",
+                f"view {v['view']}", f"alter view {v['view']} set (security_invoker = true);"))
+    check.add_evidence("service_login_roles", roles)
+    check.require_none(findings)

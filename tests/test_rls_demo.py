@@ -1,0 +1,179 @@
+"""RLS contracts on the demo project: each injected fault fails the right contract, naming table, identity, rows."""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
+
+import psycopg
+import pytest
+
+from conftest import REPO, Product, ProductRun, url_target
+from dbrunbook.targets.embedded import EmbeddedInfo
+
+WRITABLE = url_target("read_only = false")
+
+
+def with_db(dsn: str, name: str) -> str:
+    return urlunsplit(urlsplit(dsn)._replace(path=f"/{name}"))
+
+
+def clone_database(admin_dsn: str, template: str) -> str:
+    """``create database x template <template>``, retried while another session briefly uses the template."""
+    name = f"rls_{uuid.uuid4().hex[:10]}"
+    with psycopg.connect(admin_dsn, autocommit=True) as conn:
+        for attempt in range(50):
+            try:
+                conn.execute(f'create database "{name}" template "{template}"')
+                return name
+            except psycopg.errors.ObjectInUse:
+                if attempt == 49:
+                    raise
+                time.sleep(0.2)
+    raise AssertionError("unreachable")
+
+
+def drop_database(admin_dsn: str, name: str) -> None:
+    with psycopg.connect(admin_dsn, autocommit=True) as conn:
+        conn.execute(f'drop database if exists "{name}" with (force)')
+
+
+@pytest.fixture
+def faulty_demo(supabase_server: EmbeddedInfo) -> Iterator[Callable[[str], str]]:
+    """Clone the demo database, run the fault SQL in the clone as superuser, return the clone's DSN."""
+    made: list[str] = []
+
+    def make(fault_sql: str) -> str:
+        name = clone_database(supabase_server.admin_dsn, "postgres")
+        made.append(name)
+        with psycopg.connect(with_db(supabase_server.admin_dsn, name), autocommit=True) as conn:
+            conn.execute(fault_sql)
+        return with_db(supabase_server.dsn, name)
+
+    yield make
+    for name in made:
+        drop_database(supabase_server.admin_dsn, name)
+
+
+def failures(run: ProductRun, check_id: str) -> dict[str, str]:
+    """Failed nodes of one check: nodeid -> message."""
+    return {r["nodeid"]: r.get("message") or "" for r in run.results
+            if r["check_id"] == check_id and r["outcome"] == "failed"}
+
+
+def only_failure(run: ProductRun, check_id: str, cell: str) -> str:
+    failed = failures(run, check_id)
+    hits = [m for n, m in failed.items() if f"[{cell}-" in n]
+    assert hits, f"{check_id} did not fail for {cell}; failed: {sorted(failed)}\n{run.output[-3000:]}"
+    return hits[0]
+
+
+def run_rls(product: Product, dsn: str, *extra: str, toml: str = WRITABLE) -> ProductRun:
+    return product.run("-m", "rls", "--target=t", *extra, targets_toml=toml, env={"T_DB_URL": dsn}, timeout=240)
+
+
+def test_healthy_demo_passes_every_rls_contract(product: Product, supabase_server: EmbeddedInfo) -> None:
+    run = run_rls(product, supabase_server.dsn)
+    assert run.returncode == 0, run.output[-4000:]
+    checks = {r["check_id"] for r in run.results}
+    assert {"rls.read_isolation", "rls.insert_isolation", "rls.update_isolation", "rls.delete_isolation",
+            "rls.coverage", "rls.tenant_predicate", "rls.rls_disabled_in_exposed_schema"} <= checks
+    cells = [r for r in run.results if r["check_id"] == "rls.insert_isolation" and r["outcome"] == "passed"]
+    assert len(cells) >= 60  # 13 tables x 6 identities, minus views
+    assert "RLS matrix" in run.report_files()["html"].read_text()
+
+
+@pytest.mark.slow
+def test_policy_weakened_to_true_leaks_reads(product: Product, faulty_demo: Callable[[str], str]) -> None:
+    dsn = faulty_demo('alter policy "Tenant members can view customers" on public.customers using (true)')
+    run = run_rls(product, dsn, "-k", "customers or lint")
+    msg = only_failure(run, "rls.read_isolation", "public.customers-acme_owner")
+    assert "LEAK" in msg and "identity acme_owner" in msg and "operation select" in msg
+    assert "22222222-2222-4222-8222-222222222222" in msg or "33333333" in msg  # the leaked rows' tenant
+    assert not failures(run, "rls.read_isolation").keys() - {n for n in failures(run, "rls.read_isolation")
+                                                            if "public.customers" in n}
+
+
+def test_rls_disabled_on_a_tenant_table(product: Product, faulty_demo: Callable[[str], str]) -> None:
+    dsn = faulty_demo("alter table public.documents disable row level security")
+    run = run_rls(product, dsn, "-k", "documents or lint")
+    msg = only_failure(run, "rls.read_isolation", "public.documents-globex_admin")
+    assert "LEAK" in msg and "public.documents" in msg
+    assert "public.documents" in run.message("rls.rls_disabled_in_exposed_schema")
+    assert "enable row level security" in run.message("rls.rls_disabled_in_exposed_schema")
+    assert "rls.rls_policy_exists_rls_disabled" in {r["check_id"] for r in run.results if r["outcome"] == "failed"}
+
+
+def test_with_check_true_lets_a_tenant_insert_into_another(product: Product,
+                                                            faulty_demo: Callable[[str], str]) -> None:
+    dsn = faulty_demo('alter policy "Tenant members can create customers" on public.customers with check (true)')
+    run = run_rls(product, dsn, "-k", "customers or lint")
+    msg = only_failure(run, "rls.insert_isolation", "public.customers-acme_agent")
+    assert "inserted a row it must not own" in msg and "operation insert" in msg and "42501" in msg
+    assert "Tenant members can create customers" in run.message("rls.rls_policy_always_true_write")
+    assert not failures(run, "rls.read_isolation")
+
+
+def test_using_true_on_update_and_delete_touches_other_tenants(product: Product,
+                                                               faulty_demo: Callable[[str], str]) -> None:
+    dsn = faulty_demo('alter policy "Tenant members can delete contacts" on public.contacts using (true);'
+                      'alter policy "Tenant members can update contacts" on public.contacts'
+                      ' using (true) with check (true)')
+    run = run_rls(product, dsn, "-k", "contacts")
+    msg = only_failure(run, "rls.delete_isolation", "public.contacts-initech_agent")
+    assert "DELETE FROM public.contacts without a filter removed" in msg and "rows of other tenants" in msg
+    msg = only_failure(run, "rls.update_isolation", "public.contacts-acme_owner")
+    assert "UPDATE public.contacts without a filter changed" in msg and "rows of other tenants" in msg
+    assert not [n for n in failures(run, "rls.delete_isolation") if "service_role" in n]
+
+
+def test_select_regranted_to_anon(product: Product, faulty_demo: Callable[[str], str]) -> None:
+    dsn = faulty_demo("grant select on public.customers to anon")
+    run = run_rls(product, dsn, "-k", "anon or lint")
+    assert run.outcome("rls.anon_privileges") == "failed"
+    assert "anon may SELECT on public.customers" in run.message("rls.anon_privileges")
+    assert "revoke all on table public.customers from anon" in run.message("rls.anon_privileges")
+    assert "anon may SELECT" in run.message("rls.rls_grants_without_policy")
+
+
+def test_policy_reading_the_wrong_claim_blocks(product: Product, faulty_demo: Callable[[str], str]) -> None:
+    dsn = faulty_demo('alter policy "Tenant members can view customers" on public.customers '
+                      "using (company_id = (select auth.jwt() ->> 'companyId')::uuid)")
+    run = run_rls(product, dsn, "-k", "customers or tenant_table")
+    msg = only_failure(run, "rls.read_isolation", "public.customers-acme_owner")
+    assert "BLOCKING" in msg and "reads 0 of the 3 rows" in msg
+    assert "Tenant members can view customers" in run.message("rls.tenant_predicate")
+
+
+def test_new_tenant_table_without_rls(product: Product, faulty_demo: Callable[[str], str]) -> None:
+    dsn = faulty_demo("set role postgres;"
+                      "create table public.leads (id uuid primary key default gen_random_uuid(),"
+                      " company_id uuid not null references core.companies (id), email text);"
+                      "insert into public.leads (company_id) select id from core.companies;"
+                      "grant select on public.leads to anon, authenticated")
+    run = run_rls(product, dsn, "-k", "in_the_contract or lint")
+    msg = run.message("rls.coverage")
+    assert "public.leads is exposed" in msg and "carries the tenant column" in msg and "RLS OFF" in msg
+    assert "LEAK: acme_owner" in msg and "[P0]" in msg
+    assert "public.leads" in run.message("rls.rls_disabled_in_exposed_schema")
+
+
+def test_read_only_target_runs_the_read_variant_only(product: Product, faulty_demo: Callable[[str], str]) -> None:
+    dsn = faulty_demo('alter policy "Tenant members can view customers" on public.customers using (true)')
+    run = run_rls(product, dsn, "-k", "customers", toml=url_target())
+    assert only_failure(run, "rls.read_isolation", "public.customers-acme_owner")
+    writes = [r for r in run.results if r["check_id"] == "rls.insert_isolation"]
+    assert writes and all(r["outcome"] == "skipped" for r in writes)
+
+
+def test_expired_waiver_fails(product: Product, supabase_server: EmbeddedInfo, tmp_path: Path) -> None:
+
+    contract = tmp_path / "contracts.toml"
+    contract.write_text((REPO / "rls_contracts" / "contracts.toml").read_text() + (
+        '\n[[waivers]]\ncheck = "rls.read_isolation"\ntable = "public.customers"\nidentity = "anon"\n'
+        'operation = "select"\nreason = "legacy import"\nexpires = 2020-01-01\n'))
+    run = run_rls(product, supabase_server.dsn, "-k", "customers-anon and reads", f"--contracts={contract}")
+    assert "waiver for public.customers / anon / select expired on 2020-01-01" in run.message("rls.read_isolation")
