@@ -19,7 +19,7 @@ triage: $(STAMP)
 
 ## The suite's own tests: inject faults into real Postgres and run the product as users do.
 test: $(STAMP)
-	$(BIN)/pytest -c tests/pytest.ini $(PYTEST_ARGS)
+	$(BIN)/pytest -c tests/pytest.ini tests $(PYTEST_ARGS)
 
 lint: $(STAMP)
 	$(BIN)/ruff check dbrunbook checks rls_contracts tests bench

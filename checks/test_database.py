@@ -20,7 +20,7 @@ def test_db_url_is_configured(target: Target, check: Check) -> None:
         check.fail(check.finding(
             target.problem, f"target {target.name}: env {names}",
             f"export {target.spec.db_url_env[0] if target.spec.db_url_env else 'SUPABASE_DB_URL'}="
-            "'postgresql://postgres.<ref>:<password>@<host>:5432/postgres' (dashboard > Connect), "
+            "<the connection string from dashboard > Connect (pooler user postgres.<ref>, port 5432 or 6543)>, "
             "or set db_url_env for this target in dbrunbook.toml",
         ))
 

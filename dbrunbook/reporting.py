@@ -214,6 +214,6 @@ def pytest_html_results_table_header(cells: list[str]) -> None:
 def pytest_html_results_table_row(report: pytest.TestReport, cells: list[str]) -> None:
     """Fill the Check and Severity columns."""
     data = getattr(report, "dbrunbook", None) or {}
-    props = dict(report.user_properties)
+    props = dict(getattr(report, "user_properties", []))
     cells.insert(1, f'<td class="col-check">{data.get("check_id") or props.get("check_id", "")}</td>')
     cells.insert(2, f'<td class="col-severity">{data.get("severity") or props.get("severity", "")}</td>')

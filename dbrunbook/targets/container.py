@@ -26,7 +26,11 @@ def docker_engine_answers(timeout_s: float = 0.2) -> tuple[bool, str]:
         if parts.scheme == "unix":
             sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
             sock.settimeout(timeout_s)
-            sock.connect(parts.path)
+            try:
+                sock.connect(parts.path)
+            except OSError:
+                sock.close()
+                raise
         elif parts.scheme == "tcp" and parts.hostname in ("127.0.0.1", "localhost", "::1"):
             sock = socket.create_connection((parts.hostname, parts.port or 2375), timeout=timeout_s)
         else:
