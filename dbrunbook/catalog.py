@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from dbrunbook import resources
+from dbrunbook.redact import REDACTOR
 
 if TYPE_CHECKING:
     import psycopg
@@ -178,11 +179,16 @@ def take(conn: psycopg.Connection[dict[str, Any]], policy: SessionPolicy, source
 
 
 def _jsonable(row: dict[str, Any]) -> dict[str, Any]:
+    # Redacted at the source: bodies and cron commands often carry keys (net.http_post headers),
+    # and snapshots are written to disk. Both sides of a diff are redacted alike.
     out: dict[str, Any] = {}
     for k, v in row.items():
         if isinstance(v, list | tuple):
-            v = [str(x) if not isinstance(x, str | int | float | bool) else x for x in v]
-        elif v is not None and not isinstance(v, str | int | float | bool):
+            v = [REDACTOR.text(x) if isinstance(x, str) else x if isinstance(x, int | float | bool) else str(x)
+                 for x in v]
+        elif isinstance(v, str):
+            v = REDACTOR.text(v)
+        elif v is not None and not isinstance(v, int | float | bool):
             v = str(v)
         out[k] = v
     return out

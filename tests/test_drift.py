@@ -241,3 +241,21 @@ def test_clean_apply_on_another_major_reports_no_drift(product: Product, supabas
     assert run.returncode == 0, run.output
     notes = run.result("drift.baseline")["evidence"]["baseline"]["notes"]
     assert any(f"runs 15, t runs {major}" in n or f"runs PostgreSQL 15, t runs {major}" in n for n in notes), notes
+
+
+FAKE_JWT = "eyJhbGciOiJIUzI1NiJ9.eyJyb2xlIjoic2VydmljZV9yb2xlIn0.c2lnbmF0dXJlLW9mLWEta2V5"
+
+
+def test_secrets_in_bodies_never_reach_reports_or_snapshots(product: Product, supabase_server: EmbeddedInfo,
+                                                             tmp_path: Path) -> None:
+    snapshot = tmp_path / "snap.json"
+    with cloned_database(supabase_server, "drift_secret") as clone:
+        clone.as_postgres("create function public.call_edge() returns text language sql as "
+                          f"$$ select 'Bearer {FAKE_JWT}'::text $$")
+        run = product.run(*DRIFT, "--target=t", f"--snapshot-out={snapshot}", targets_toml=_toml(demo_workdir()),
+                          env={"T_DB_URL": clone.dsn})
+    assert run.returncode == 1
+    assert ("unexpected", "public.call_edge()") in drifted(run)["functions"]
+    for path in [snapshot, *run.report_files().values(), *run.reports_dir.glob("*-drift.json")]:
+        assert FAKE_JWT not in path.read_text(), path
+    assert FAKE_JWT not in run.output
