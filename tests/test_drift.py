@@ -259,3 +259,15 @@ def test_secrets_in_bodies_never_reach_reports_or_snapshots(product: Product, su
     for path in [snapshot, *run.report_files().values(), *run.reports_dir.glob("*-drift.json")]:
         assert FAKE_JWT not in path.read_text(), path
     assert FAKE_JWT not in run.output
+
+
+@pytest.mark.slow
+def test_shadow_uses_the_targets_major_when_installed(product: Product) -> None:
+    server = EmbeddedServer(demo_workdir(), pg_major=18)
+    try:
+        target = server.start()
+        run = product.run(*DRIFT, "--target=t", targets_toml=_toml(demo_workdir()), env={"T_DB_URL": target.dsn})
+    finally:
+        server.stop()
+    assert run.returncode == 0, run.output
+    assert "shadow on PostgreSQL 18" in run.result("drift.baseline")["evidence"]["baseline"]["label"]
