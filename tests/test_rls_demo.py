@@ -176,3 +176,14 @@ def test_expired_waiver_fails(product: Product, supabase_server: EmbeddedInfo, t
         'operation = "select"\nreason = "legacy import"\nexpires = 2020-01-01\n'))
     run = run_rls(product, supabase_server.dsn, "-k", "customers-anon and reads", f"--contracts={contract}")
     assert "waiver for public.customers / anon / select expired on 2020-01-01" in run.message("rls.read_isolation")
+
+
+def test_forged_claims_property_finds_a_user_metadata_fallback(product: Product,
+                                                               faulty_demo: Callable[[str], str]) -> None:
+    dsn = faulty_demo('alter policy "Tenant members can view customers" on public.customers using (company_id = '
+                      "coalesce((select auth.jwt() ->> 'company_id'), "
+                      "(select auth.jwt() -> 'user_metadata' ->> 'company_id'))::uuid)")
+    run = run_rls(product, dsn, "-k", "forged or lint")
+    assert "LEAK with forged claims" in run.message("rls.forged_claims")
+    assert "user_metadata" in run.message("rls.forged_claims")
+    assert "Tenant members can view customers" in run.message("rls.rls_policy_reads_user_metadata")

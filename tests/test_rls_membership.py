@@ -57,10 +57,12 @@ def test_security_definer_helper_widened_with_identical_policies(product: Produc
                                                                  faulty_membership: Callable[[str], str]) -> None:
     # Every policy stays byte-identical; only the helper they call now returns every org.
     dsn = faulty_membership("create or replace function private.user_org_ids() returns setof uuid language sql "
-                            "stable security definer set search_path = '' as $$ select o.id from public.organizations o $$")
+                            "stable security definer set search_path = '' "
+                            "as $$ select o.id from public.organizations o $$")
     run = run_rls(product, dsn, "-k", "reads")
     assert only_failure(run, "rls.read_isolation", "public.projects-quinn_quasar_owner")
-    assert "LEAK: quinn_quasar_owner (authenticated) reads 6 rows of public.projects, 5 of them not its own" in run.output
+    assert ("LEAK: quinn_quasar_owner (authenticated) reads 6 rows of public.projects, 5 of them not its own"
+            in run.output)
     assert "identity quinn_quasar_owner (role authenticated), operation select" in run.output
     assert only_failure(run, "rls.read_isolation", "public.tasks-lena_no_org")
 
