@@ -184,8 +184,11 @@ class DriftSession:
             return Baseline("migrations", label, failure=shadow.failure, problem=shadow.problem)
         label = f"{label} (shadow on PostgreSQL {shadow.info.pg_version.split()[0]})"
         policy = session.SessionPolicy(read_only=True, thresholds=spec.thresholds)
-        with session.connect(shadow.info.dsn, policy) as conn:
-            snap = catalog.take(conn, policy, label)
+        try:
+            with session.connect(shadow.info.dsn, policy) as conn:
+                snap = catalog.take(conn, policy, label)
+        except Exception as exc:  # psycopg.Error: the shadow died or timed out; reported by drift.baseline
+            return Baseline("migrations", label, problem=f"cannot read the shadow's catalog: {exc}")
         return Baseline("migrations", label, snap, notes=[shadow.note] if shadow.note else [])
 
     def _write_snapshot(self, name: str, snap: Snapshot) -> None:
