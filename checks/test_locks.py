@@ -132,7 +132,7 @@ def test_no_prepared_transaction_is_left_behind(target: Target, db: Any, check: 
     )
 
 
-@pytest.mark.triage
+# Not part of triage: its counter window needs MIN_WINDOW_S, and triage must answer in seconds.
 @pytest.mark.check("locks.deadlocks", severity="P2", runbook=RUNBOOK)
 def test_no_deadlock_during_the_run(target: Target, db: Any, check: Check) -> None:
     """pg_stat_database.deadlocks did not move during the run window.

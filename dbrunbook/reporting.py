@@ -82,7 +82,7 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
             from pytest_html import extras
 
             report.extras = [*getattr(report, "extras", []),  # type: ignore[attr-defined]
-                             extras.json(data["evidence"], name="evidence")]
+                             extras.json(report.dbrunbook["evidence"], name="evidence")]
     return report
 
 
