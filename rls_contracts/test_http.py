@@ -1,0 +1,98 @@
+"""Tenant isolation through the Data API: every table x identity read with supabase-py, judged by the DB oracle.
+
+Reads only (see dbrunbook/rls/http.py): PostgREST commits writes, so write verdicts stay in test_matrix.py.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from dbrunbook.checking import Check
+from dbrunbook.rls import discovery, matrix
+from dbrunbook.rls import http as rls_http
+from dbrunbook.rls.contract import Contract
+from dbrunbook.targets import Target
+
+RUNBOOK = "Diagnóstico 4 (Erros de RLS): multi-tenant impact -> incident P0"
+_PROBES: dict[tuple[str, str], matrix.Probe] = {}
+#: target name -> node id of the configuration failure already reported (one failure, then skips).
+_REPORTED: dict[str, str] = {}
+
+
+@pytest.fixture(scope="module")
+def _apis() -> Iterator[dict[str, rls_http.Api]]:
+    apis: dict[str, rls_http.Api] = {}
+    yield apis
+    for api in apis.values():
+        api.close()
+
+
+def _api(target: Target, apis: dict[str, rls_http.Api]) -> rls_http.Api:
+    missing = rls_http.missing_config(target) or rls_http.missing_client()
+    if missing:
+        pytest.skip(missing)
+    if target.name in _REPORTED:
+        pytest.skip(f"{target.name}: the Data API refused our requests; reported by {_REPORTED[target.name]}")
+    if target.name not in apis:
+        apis[target.name] = rls_http.Api(target)
+    return apis[target.name]
+
+
+def _probe(target: Target, db: Any, contract: Contract, table: str) -> matrix.Probe:
+    key = (target.name, table)
+    if key not in _PROBES:
+        spec = contract.table(table)
+        cols = tuple(discovery.columns(db, target.policy, spec))
+        if not cols:
+            pytest.fail(f"{table} is in the contract {contract.path} but not in the database of {target.name}: "
+                        f"remove it from the contract or apply the migration that creates it", pytrace=False)
+        _PROBES[key] = matrix.Probe(db, target.policy, spec, cols, tuple(contract.tenants.values()))
+    return _PROBES[key]
+
+
+@pytest.mark.rls_operation("select")
+@pytest.mark.check("rls.api_read_isolation", severity="P0", runbook=RUNBOOK)
+def test_api_reads_return_exactly_own_tenant_rows(request: pytest.FixtureRequest, target: Target, check: Check,
+                                                  rls_contract: Contract, rls_cell: tuple[str, str, str],
+                                                  _apis: dict[str, rls_http.Api]) -> None:
+    """Each identity reads exactly its oracle rows through GET /rest/v1 (supabase-py): more leaks, fewer blocks."""
+    table, identity_name, _ = rls_cell
+    api = _api(target, _apis)
+    db = request.getfixturevalue("db")
+    reach = target.reachability()
+    if not (reach.bypassrls or reach.superuser):
+        pytest.fail(f"{target.name}: the probe role {reach.current_user!r} lacks BYPASSRLS, so the oracle cannot "
+                    "see every row; connect as postgres (NOSUPERUSER BYPASSRLS on Supabase)", pytrace=False)
+    waiver = rls_contract.waiver(check.meta.check_id, table, identity_name, "select")
+    if waiver and waiver.expired():
+        check.fail(check.finding(
+            f"waiver for {table} / {identity_name} / select expired on {waiver.expires} ({waiver.reason})",
+            f"{rls_contract.path}", "fix the policy, or renew the waiver with a new reason and expiry date"))
+    identity = rls_contract.identity(identity_name)
+    outcome = rls_http.probe_select(_probe(target, db, rls_contract, table), identity, api)
+    check.add_evidence("api_probe", {"table": table, "identity": identity_name, "role": identity.role,
+                                     "claims": identity.claims, **outcome.evidence, "problem": outcome.problem,
+                                     "rows": outcome.rows})
+    where = f"table {table}, identity {identity_name} (role {identity.role}), operation select via {api.url}"
+    if outcome.config:
+        _REPORTED[target.name] = request.node.nodeid
+        check.fail(check.finding(f"CONFIGURATION: {outcome.config.title}", where,
+                                 outcome.config.fix + "\nthen rerun: pytest -m rls", severity="P1"))
+    if outcome.problem and waiver:
+        pytest.skip(f"waived until {waiver.expires}: {waiver.reason} (found: {outcome.summary})")
+    if outcome.problem:
+        kind = "LEAK" if outcome.problem == "leak" else "BLOCKING"
+        schema, rel = table.split(".", 1)
+        check.fail(check.finding(
+            f"{kind}: {outcome.summary}", where,
+            f"read the policies and grants: select * from pg_policies where schemaname = '{schema}' "
+            f"and tablename = '{rel}'; "
+            f"select grantee, privilege_type from information_schema.role_table_grants where table_schema = "
+            f"'{schema}' and table_name = '{rel}';\n"
+            "fix the policy (USING must compare the row with the tenant claim) or the grant, "
+            "then rerun: pytest -m rls",
+            detail="rows: " + ("; ".join(outcome.rows) if outcome.rows else "(see counts in the evidence)"),
+        ))
