@@ -25,8 +25,12 @@ lint: $(STAMP)
 	$(BIN)/ruff check dbrunbook checks rls_contracts tests bench
 	$(BIN)/mypy
 
+## Benchmarks side by side with the peers (installs the Supabase CLI, migra and pgTAP on first use).
 bench: $(STAMP)
 	$(BIN)/python -m bench.triage
+	$(BIN)/python -m bench.locks
+	$(BIN)/python bench/drift/run.py
+	$(BIN)/python bench/rls/run.py
 
 clean:
 	rm -rf $(VENV) reports/*.html reports/*.xml reports/*.json

@@ -32,7 +32,9 @@ LINTS: dict[str, str] = {
 
 
 @pytest.mark.parametrize("lint", [
-    pytest.param(name, id=name, marks=pytest.mark.check(f"rls.{name}", severity=sev, runbook=RUNBOOK))
+    # The P0 lints (one catalog query each) also answer triage's "is RLS leaking?".
+    pytest.param(name, id=name, marks=[pytest.mark.check(f"rls.{name}", severity=sev, runbook=RUNBOOK),
+                                       *([pytest.mark.triage] if sev == "P0" else [])])
     for name, sev in LINTS.items()])
 def test_security_lint_finds_nothing(lint: str, target: Target, db: Any, check: Check,
                                      request: pytest.FixtureRequest) -> None:

@@ -65,6 +65,7 @@ def _run(request: pytest.FixtureRequest, target: Target, db: Any, check: Check, 
         ))
 
 
+@pytest.mark.triage  # read-only and ~2 ms a node: "is RLS leaking or blocking tenants?" belongs in triage
 @pytest.mark.rls_operation("select")
 @pytest.mark.check("rls.read_isolation", severity="P0", runbook=RUNBOOK)
 def test_reads_return_exactly_own_tenant_rows(request: pytest.FixtureRequest, target: Target, db: Any,

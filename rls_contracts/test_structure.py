@@ -15,6 +15,7 @@ from dbrunbook.targets import Target
 RUNBOOK = "Diagnóstico 4 (Erros de RLS)"
 
 
+@pytest.mark.triage
 @pytest.mark.check("rls.coverage", severity="P0", runbook=RUNBOOK)
 def test_every_exposed_table_is_in_the_contract(target: Target, db: Any, check: Check,
                                                 rls_contract: Contract) -> None:
@@ -46,6 +47,7 @@ def test_every_exposed_table_is_in_the_contract(target: Target, db: Any, check: 
     check.require_none(findings)
 
 
+@pytest.mark.triage
 @pytest.mark.check("rls.restrictive_policies", severity="P0", runbook=RUNBOOK)
 def test_contracted_restrictive_policies_are_present_and_restrictive(target: Target, db: Any, check: Check,
                                                                      rls_contract: Contract) -> None:
@@ -68,6 +70,7 @@ def test_contracted_restrictive_policies_are_present_and_restrictive(target: Tar
     check.require_none(findings)
 
 
+@pytest.mark.triage
 @pytest.mark.check("rls.tenant_predicate", severity="P0", runbook=RUNBOOK)
 def test_tenant_table_policies_read_the_tenant_claim(target: Target, db: Any, check: Check,
                                                      rls_contract: Contract) -> None:
@@ -95,6 +98,7 @@ def test_tenant_table_policies_read_the_tenant_claim(target: Target, db: Any, ch
     check.require_none(findings)
 
 
+@pytest.mark.triage
 @pytest.mark.check("rls.anon_privileges", severity="P0", runbook=RUNBOOK)
 def test_anon_has_no_privilege_on_tenant_tables(target: Target, db: Any, check: Check,
                                                 rls_contract: Contract) -> None:
@@ -111,6 +115,7 @@ def test_anon_has_no_privilege_on_tenant_tables(target: Target, db: Any, check: 
         f"revoke all on table {r['qualified']} from anon;") for r in bad)
 
 
+@pytest.mark.triage
 @pytest.mark.check("rls.bypass_audit", severity="P0", runbook=RUNBOOK)
 def test_nothing_bypasses_tenant_rls(target: Target, db: Any, check: Check, rls_contract: Contract) -> None:
     """Service login roles neither bypass RLS nor own tenant tables unforced; tenant views are invokers."""

@@ -83,9 +83,12 @@ class RunAs:
         raise TargetUnavailable("running as root and neither a 'postgres' nor a 'nobody' OS user exists: "
                                 "PostgreSQL refuses to run as root. Create one with: useradd -r postgres")
 
-    def chown(self, path: Path) -> None:
-        """Give ``path`` (recursively) to this account when we are root."""
+    def chown(self, path: Path, *, recursive: bool = True) -> None:
+        """Give ``path`` (recursively by default) to this account when we are root."""
         if os.geteuid() != 0:
+            return
+        if not recursive:
+            os.chown(path, self.uid, self.gid)
             return
         for dirpath, dirnames, filenames in os.walk(path):
             os.chown(dirpath, self.uid, self.gid)

@@ -14,6 +14,7 @@ from __future__ import annotations
 import fcntl
 import os
 import shutil
+import subprocess
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -82,8 +83,15 @@ def _connect_admin(port: int, password: str, user: str = cluster.SUPERUSER):  # 
 
 def _copy_datadir(src: Path, dest: Path, run_as: cluster.RunAs) -> None:
     dest.parent.mkdir(parents=True, exist_ok=True)
-    shutil.copytree(src, dest, symlinks=True)
-    run_as.chown(dest.parent)
+    # `cp -a` keeps owners and modes and is ~10x faster than copytree + chown on ~40 MB of small files:
+    # this copy is most of a cached start.
+    if shutil.which("cp") and subprocess.run(["cp", "-a", str(src), str(dest)], check=False,
+                                             capture_output=True).returncode == 0:
+        run_as.chown(dest.parent, recursive=False)
+    else:
+        shutil.rmtree(dest, ignore_errors=True)
+        shutil.copytree(src, dest, symlinks=True)
+        run_as.chown(dest.parent)
     os.chmod(dest, 0o700)
 
 
