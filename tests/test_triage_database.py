@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import socket
-import threading
 from collections.abc import Iterator
 from urllib.parse import urlsplit, urlunsplit
 
 import pytest
-from conftest import Product, url_target
+from standins import silent_standin
 
+from conftest import Product, url_target
 from dbrunbook.targets.embedded import EmbeddedInfo
 
 DB_CHECKS = ("checks/test_database.py", "-m", "triage", "--target=t")
@@ -64,30 +63,8 @@ def test_wrong_password_is_an_auth_failure_and_never_printed(product: Product, s
 @pytest.fixture
 def silent_listener() -> Iterator[int]:
     """A TCP listener on 127.0.0.1 that accepts connections and never answers."""
-    server = socket.socket()
-    server.bind(("127.0.0.1", 0))
-    server.listen(16)
-    held: list[socket.socket] = []
-    stop = threading.Event()
-
-    def accept() -> None:
-        server.settimeout(0.2)
-        while not stop.is_set():
-            try:
-                held.append(server.accept()[0])
-            except TimeoutError:
-                continue
-            except OSError:
-                return
-
-    thread = threading.Thread(target=accept, daemon=True)
-    thread.start()
-    yield server.getsockname()[1]
-    stop.set()
-    thread.join(timeout=2)
-    for conn in held:
-        conn.close()
-    server.close()
+    with silent_standin() as url:
+        yield int(url.rsplit(":", 1)[1])
 
 
 def test_listener_that_never_answers_times_out_once_and_fast(product: Product, silent_listener: int) -> None:
