@@ -117,12 +117,14 @@ def _classify(text: str, url: ServiceUrl, elapsed_s: float) -> ConnectFailure:
 
 def open_pool(service: ServiceSpec, url: ServiceUrl, thresholds: Thresholds) -> PoolResult:
     """Open the service's pool, hold ``pool_max_size`` connections at once, ``select 1`` on each, close."""
+    import psycopg
     from psycopg_pool import ConnectionPool, PoolTimeout
 
     assert url.url is not None
     budget = max(2.0, 2 * thresholds.connect_timeout_s)
     result = PoolResult(service.name, url.host, service.pool_max_size)
     capture = _Capture()
+    t_probe = time.monotonic()
     logger = logging.getLogger("psycopg.pool")
     logger.addHandler(capture)
     kwargs: dict[str, Any] = {
@@ -131,6 +133,16 @@ def open_pool(service: ServiceSpec, url: ServiceUrl, thresholds: Thresholds) -> 
         # The service's own setting: None turns psycopg's automatic prepared statements off.
         "prepare_threshold": None if service.prepared_statements is not True else 5,
     }
+    # One plain connection first: a refused port or a bad password answers at once, while the pool
+    # would retry with backoff until its whole budget is spent.
+    try:
+        psycopg.connect(url.url, **kwargs).close()
+    except psycopg.Error as exc:
+        result.elapsed_s = time.monotonic() - t_probe
+        result.failure = _classify(str(exc), url, result.elapsed_s)
+        result.errors = [REDACTOR.text(f"{type(exc).__name__}: {exc}")]
+        logger.removeHandler(capture)
+        return result
     pool = ConnectionPool(url.url, min_size=min(service.pool_min_size, service.pool_max_size),
                           max_size=service.pool_max_size, open=False, timeout=budget, kwargs=kwargs,
                           name=f"dbrunbook-{service.name}", reconnect_timeout=budget, num_workers=3)
