@@ -21,6 +21,8 @@ pytest.importorskip("supabase", reason="the HTTP matrix needs supabase-py: pip i
 
 CHECK = "rls.api_read_isolation"
 TEST_FILE = "rls_contracts/test_http.py"
+#: Skip reasons in the terminal summary whatever addopts says (they carry "reported by" / "export ...").
+REPORT = "-rfEs"
 SECRET = "standin-jwt-secret-7f3a9c1e5b2d4086a1c3e5f7b9d1a3c5"
 EXPOSED = ("public", "graphql_public", "core")
 RAW_JWT = re.compile(r"eyJ[A-Za-z0-9_-]{5,}\.eyJ[A-Za-z0-9_-]{5,}\.[A-Za-z0-9_-]+")
@@ -66,7 +68,7 @@ def faulty_db(supabase_server: EmbeddedInfo) -> Iterator[Callable[[str], str]]:
 
 
 def run_http(product: Product, db_dsn: str, url: str, *extra: str, key: str = ANON_KEY) -> ProductRun:
-    return product.run(TEST_FILE, "--target=t", *extra, targets_toml=url_target(),
+    return product.run(TEST_FILE, REPORT, "--target=t", *extra, targets_toml=url_target(),
                        env={"T_DB_URL": db_dsn, "SUPABASE_URL": url, "SUPABASE_ANON_KEY": key,
                             "SUPABASE_JWT_SECRET": SECRET}, timeout=180)
 
@@ -94,7 +96,7 @@ def test_healthy_demo_passes_over_http(product: Product, supabase_server: Embedd
 
 
 def test_unconfigured_api_skips_with_the_reason(product: Product, supabase_server: EmbeddedInfo) -> None:
-    run = product.run(TEST_FILE, "--target=t", "-k", "customers", targets_toml=url_target(),
+    run = product.run(TEST_FILE, REPORT, "--target=t", "-k", "customers", targets_toml=url_target(),
                       env={"T_DB_URL": supabase_server.dsn}, timeout=120)
     assert run.returncode == 0, run.output[-3000:]
     assert {r["outcome"] for r in run.results if r["check_id"] == CHECK} == {"skipped"}
@@ -142,3 +144,19 @@ def test_wrong_anon_key_is_one_configuration_failure(product: Product, supabase_
     assert len(skipped) >= 10  # the rest of the matrix stops fast instead of failing 12 times
     assert "the Data API refused our requests; reported by rls_contracts/test_http.py::" in run.output
     assert_no_secret(run, SECRET, wrong)
+
+
+def test_wrong_jwt_secret_is_a_configuration_failure_not_blocking(product: Product, supabase_server: EmbeddedInfo,
+                                                                   standin: Start) -> None:
+    url, gateway = standin()
+    wrong_secret = "not-this-projects-jwt-secret-0123456789abcdef"
+    run = product.run(TEST_FILE, REPORT, "--target=t", "-k", "customers", targets_toml=url_target(),
+                      env={"T_DB_URL": supabase_server.dsn, "SUPABASE_URL": url, "SUPABASE_ANON_KEY": ANON_KEY,
+                           "SUPABASE_JWT_SECRET": wrong_secret}, timeout=120)
+    failed = failures(run, CHECK)
+    assert len(failed) == 1, sorted(failed)
+    msg = next(iter(failed.values()))
+    assert "CONFIGURATION: HTTP 401 PGRST301" in msg and "minted with SUPABASE_JWT_SECRET" in msg
+    assert "must be the JWT secret of the same project as SUPABASE_URL" in msg and "BLOCKING" not in msg
+    assert any(status == 401 for *_, status in gateway.seen)
+    assert_no_secret(run, SECRET, wrong_secret, ANON_KEY)
