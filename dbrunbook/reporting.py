@@ -139,7 +139,8 @@ def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pyte
     if _RESULTS:
         tr.write_sep("=", "dbrunbook: failures by severity")
         if not any(failed.values()):
-            tr.write_line(f"no check failed ({len(_RESULTS)} checks ran).", green=True)
+            ran = sum(r["outcome"] != "skipped" for r in _RESULTS)
+            tr.write_line(f"no check failed ({ran} checks ran).", green=True)
         for severity in SEVERITIES:
             for i, result in enumerate(failed.get(severity, [])):
                 if i == 0:
@@ -150,6 +151,11 @@ def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pyte
                               + (f" (+{len(titles) - 1} more)" if len(titles) > 1 else ""))
         for line in _escalation(cfg, failed):
             tr.write_line(line, red=True, bold=True)
+        skipped = sum(r["outcome"] == "skipped" for r in _RESULTS)
+        if skipped:
+            # Skip reasons say what to configure; -rfE keeps them out of an incident's terminal.
+            tr.write_line(f"{skipped} checks skipped (not configured or not applicable here): reasons in the "
+                          "HTML/JSON report, or add -rs")
     paths = config.stash[STATE_KEY]["paths"]
     if paths:
         tr.write_sep("-", "dbrunbook reports")
