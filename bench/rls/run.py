@@ -55,6 +55,7 @@ class Side:
     nodes: int
     code: int
     note: str = ""
+    probing_s: float = 0.0  # ours: summed call time of the matrix cells (the probes themselves)
 
 
 def _env(extra: dict[str, str]) -> dict[str, str]:
@@ -63,14 +64,14 @@ def _env(extra: dict[str, str]) -> dict[str, str]:
     return env
 
 
-def run_ours(dsn: str, contract: Path, n: int) -> Side:
-    """`pytest -m rls` on the url target, end to end (interpreter start-up included)."""
+def run_ours(dsn: str, contract: Path, n: str, *select: str) -> Side:
+    """`pytest -m rls [select]` on the url target, end to end (interpreter start-up and reports included)."""
     reports = WORK / f"reports-{n}"
     shutil.rmtree(reports, ignore_errors=True)
     toml = WORK / "dbrunbook.toml"
     toml.write_text('[targets.bench]\nkind = "url"\ndb_url_env = "BENCH_RLS_DB_URL"\nread_only = false\n')
     cmd = [sys.executable, "-m", "pytest", "-m", "rls", "--target=bench", f"--targets-file={toml}",
-           f"--contracts={contract}", f"--reports-dir={reports}", "-q", "-p", "no:cacheprovider"]
+           f"--contracts={contract}", f"--reports-dir={reports}", "-q", "-p", "no:cacheprovider", *select]
     t0 = time.monotonic()
     proc = subprocess.run(cmd, cwd=REPO, env=_env({"BENCH_RLS_DB_URL": dsn}), capture_output=True, text=True,
                           timeout=TIMEOUT, check=False)
@@ -83,10 +84,10 @@ def run_ours(dsn: str, contract: Path, n: int) -> Side:
     note = "; ".join(sorted({r["check_id"] for r in failed}))[:200]
     return Side(wall, len(cells), sum(r["outcome"] == "passed" for r in cells),
                 sum(r["outcome"] == "failed" for r in cells), len(results), proc.returncode,
-                f"failed: {note}" if note else "")
+                f"failed: {note}" if note else "", sum(float(r.get("duration_s") or 0) for r in cells))
 
 
-def run_pgtap(port: int, password: str, path: Path, probes: int, n: int) -> Side:
+def run_pgtap(port: int, password: str, path: Path, probes: int, n: str) -> Side:
     """`pg_prove` on the generated file, as the project's `postgres` role (password only in the env)."""
     cmd = ["pg_prove", "-h", "127.0.0.1", "-p", str(port), "-U", "postgres", "-d", "postgres", str(path)]
     t0 = time.monotonic()
@@ -123,37 +124,47 @@ def main() -> int:
     info = server.start()
     print(f"embedded server with {project.TABLES} tenant tables ready in {time.monotonic() - t0:.1f}s "
           f"(PostgreSQL {info.pg_version}, template {'cached' if info.cached else 'built'})", flush=True)
-    ours: list[Side] = []
+    full: list[Side] = []
+    matrix: list[Side] = []
     theirs: list[Side] = []
     try:
         with psycopg.connect(info.admin_dsn, autocommit=True) as conn:
             # Hosted projects get pgtap from the dashboard (supabase_admin creates it); not timed.
             conn.execute("create extension if not exists pgtap with schema extensions")
         for n in range(args.runs):
-            ours.append(run_ours(info.dsn, contract, n))
-            print(f"round {n + 1}: dbrunbook {ours[-1].wall_s:.1f}s", flush=True)
-            theirs.append(run_pgtap(info.port, info.password, tap_path, tap.probes, n))
-            print(f"round {n + 1}: pg_prove {theirs[-1].wall_s:.1f}s", flush=True)
+            full.append(run_ours(info.dsn, contract, f"full-{n}"))
+            matrix.append(run_ours(info.dsn, contract, f"matrix-{n}", "rls_contracts/test_matrix.py"))
+            theirs.append(run_pgtap(info.port, info.password, tap_path, tap.probes, str(n)))
+            print(f"round {n + 1}: dbrunbook -m rls {full[-1].wall_s:.1f}s, matrix only {matrix[-1].wall_s:.1f}s, "
+                  f"pg_prove {theirs[-1].wall_s:.1f}s", flush=True)
     finally:
         server.stop()
-    o, t = ours[-1], theirs[-1]
-    o_wall = statistics.median(s.wall_s for s in ours)
-    t_wall = statistics.median(s.wall_s for s in theirs)
     o_lines = project.user_lines(contract.read_text(), "#")
     t_lines = project.user_lines(tap.text, "--")
-    cores = os.cpu_count()
+    t_wall = statistics.median(s.wall_s for s in theirs)
+    t = theirs[-1]
     print(f"\nRLS matrix, {project.TABLES} tenant tables x {len(project.IDENTITIES)} identities "
-          f"({', '.join(project.IDENTITIES)}) x {len(project.OPERATIONS)} operations; PostgreSQL {info.pg_version}, "
-          f"{cores} cores; wall time end to end{f', median of {args.runs} runs' if args.runs > 1 else ''}\n")
+          f"({', '.join(project.IDENTITIES)}) x {len(project.OPERATIONS)} operations = {t.probes} probes; "
+          f"PostgreSQL {info.pg_version}, {os.cpu_count()} cores; wall time end to end"
+          f"{f', median of {args.runs} runs' if args.runs > 1 else ''}\n")
     print("| Tool | Wall time (s) | Probes | Probes/s | Lines a user writes | Result | Exit code |")
     print("|---|---:|---:|---:|---:|---|---:|")
-    print(f"| dbrunbook `pytest -m rls` (contract) | {o_wall:.1f} | {o.probes} | {o.probes / o_wall:.0f} | "
-          f"{o_lines} | {o.passed} passed, {o.failed} failed matrix cells ({o.nodes} nodes in all) | {o.code} |")
+    for label, runs in (("dbrunbook `pytest -m rls` (matrix + structure + lints + forged claims)", full),
+                        ("dbrunbook `pytest -m rls rls_contracts/test_matrix.py` (matrix only)", matrix)):
+        o, wall = runs[-1], statistics.median(s.wall_s for s in runs)
+        print(f"| {label} | {wall:.1f} | {o.probes} | {o.probes / wall:.0f} | {o_lines} | {o.passed} passed, "
+              f"{o.failed} failed matrix cells ({o.nodes} nodes in all) | {o.code} |")
     print(f"| pgTAP file under `pg_prove` | {t_wall:.1f} | {t.probes} | {t.probes / t_wall:.0f} | {t_lines} | "
           f"{t.passed}/{tap.assertions} assertions ok | {t.code} |")
-    print(f"\nratio dbrunbook / pg_prove: wall time {o_wall / t_wall:.2f}, probes/s {(o.probes / o_wall) / (t.probes / t_wall):.2f}, "
-          f"lines a user writes {o_lines / t_lines:.3f} (pgTAP needs {t_lines / o_lines:.0f}x the lines)")
-    for name, side in (("dbrunbook", o), ("pg_prove", t)):
+    f_wall = statistics.median(s.wall_s for s in full)
+    m_wall = statistics.median(s.wall_s for s in matrix)
+    print(f"\nratio dbrunbook / pg_prove: wall time {f_wall / t_wall:.1f}x (full -m rls), {m_wall / t_wall:.1f}x "
+          f"(matrix only); probes/s {t_wall / f_wall:.2f} / {t_wall / m_wall:.2f}; lines a user writes "
+          f"{o_lines / t_lines:.3f} (the pgTAP file is {t_lines / o_lines:.0f}x longer)")
+    print(f"dbrunbook probing itself (summed call time of the {full[-1].probes} matrix cells): "
+          f"{full[-1].probing_s:.1f}s = {full[-1].probes / max(full[-1].probing_s, 1e-9):.0f} probes/s; "
+          "the rest is interpreter start-up, collection of one node per cell, fixtures and reports")
+    for name, side in (("dbrunbook -m rls", full[-1]), ("dbrunbook matrix", matrix[-1]), ("pg_prove", t)):
         if side.note:
             print(f"{name}: {side.note}")
     print(f"\nOutputs: {WORK}/ours-*.out, {WORK}/pg_prove-*.out, {WORK}/reports-*/; pgTAP file {tap_path}")

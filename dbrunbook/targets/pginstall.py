@@ -110,6 +110,14 @@ def _digest_extensions() -> str:
     return h.hexdigest()[:12]
 
 
+def _digest_real_extension_names(install: PgInstall) -> str:
+    # The overlay links the real extension files one by one, so an extension installed after the
+    # overlay was built (e.g. apt-get install postgresql-15-pgtap) would stay invisible to it:
+    # key the overlay also on the set of file names in the real extension dir.
+    names = sorted(p.name for p in (install.sharedir / "extension").iterdir())
+    return hashlib.sha256("\n".join(names).encode()).hexdigest()[:8]
+
+
 def _mirror(root: Path, real: Path) -> Path:
     return root / str(real).lstrip("/")
 
@@ -135,7 +143,10 @@ def build_overlay(install: PgInstall, cache_root: Path) -> PgInstall:
     unprivileged server user can use it.
     """
     key = hashlib.sha256(f"{install.bindir}|{install.version}|{OVERLAY_FORMAT}".encode()).hexdigest()[:10]
-    root = cache_root / "overlay" / f"pg{install.major}-{key}-{_digest_extensions()}"
+    # The real-extension-names part comes last: embedded._overlay_id keeps only the first 23
+    # characters after the major, so base/project templates stay valid when just the names change.
+    root = cache_root / "overlay" / (f"pg{install.major}-{key}-{_digest_extensions()}-"
+                                     f"{_digest_real_extension_names(install)}")
     bindir, sharedir, pkglibdir = (_mirror(root, p) for p in (install.bindir, install.sharedir,
                                                               install.pkglibdir))
     ready = root / ".ready"
