@@ -13,8 +13,8 @@ from pathlib import Path
 
 import psycopg
 import pytest
-from conftest import Product
 
+from conftest import Product
 from dbrunbook.targets import cluster
 from dbrunbook.targets.embedded import EmbeddedInfo, EmbeddedServer
 
@@ -25,9 +25,9 @@ def _rows(dsn: str, query: str) -> list[tuple[object, ...]]:
 
 
 def test_looks_like_hosted_supabase(supabase_server: EmbeddedInfo) -> None:
-    roles = dict(_rows(supabase_server.admin_dsn, "select rolname, (rolsuper, rolbypassrls, rolinherit, rolcanlogin)::text "
-                                                  "from pg_roles where rolname in ('postgres','anon','authenticated',"
-                                                  "'service_role','authenticator')"))
+    roles = dict(_rows(supabase_server.admin_dsn,
+                       "select rolname, (rolsuper, rolbypassrls, rolinherit, rolcanlogin)::text from pg_roles "
+                       "where rolname in ('postgres','anon','authenticated','service_role','authenticator')"))
     assert roles == {"postgres": "(f,t,t,t)", "anon": "(f,f,t,f)", "authenticated": "(f,f,t,f)",
                      "service_role": "(f,t,t,f)", "authenticator": "(f,f,f,t)"}
     with psycopg.connect(supabase_server.dsn, connect_timeout=5) as conn:
@@ -38,8 +38,9 @@ def test_looks_like_hosted_supabase(supabase_server: EmbeddedInfo) -> None:
         assert row is not None
         uid, company = row
     assert uid == "aaaaaaaa-0001-4000-8000-000000000001" and company == "x"
-    cols = {c for (c,) in _rows(supabase_server.dsn, "select column_name from information_schema.columns "
-                                                     "where table_schema = 'supabase_migrations' and table_name = 'schema_migrations'")}
+    cols = {c for (c,) in _rows(supabase_server.dsn,
+                                "select column_name from information_schema.columns where table_schema = "
+                                "'supabase_migrations' and table_name = 'schema_migrations'")}
     assert cols == {"version", "statements", "name", "created_by", "idempotency_key", "rollback"}
 
 

@@ -5,11 +5,12 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from conftest import Product, url_target
 
+from conftest import Product, url_target
 from dbrunbook.targets.embedded import EmbeddedInfo
 
 pytest_plugins = ["pytester"]
+SELECT_1 = "checks/test_database.py::test_database_answers_select_1"
 
 
 def test_unknown_target_is_a_usage_error_naming_the_fix(product: Product) -> None:
@@ -41,7 +42,7 @@ def test_unknown_key_in_targets_file_is_a_usage_error(product: Product) -> None:
 
 def test_several_targets_parametrize_every_check(product: Product, supabase_server: EmbeddedInfo) -> None:
     toml = url_target() + '\n[targets.u]\nkind = "url"\ndb_url_env = "U_DB_URL"\n'
-    run = product.run("-m", "triage", "--target=t", "--target=u", "checks/test_database.py::test_database_answers_select_1", targets_toml=toml,
+    run = product.run("-m", "triage", "--target=t", "--target=u", SELECT_1, targets_toml=toml,
                       env={"T_DB_URL": supabase_server.dsn, "U_DB_URL": supabase_server.dsn})
     assert run.returncode == 0, run.output
     nodeids = sorted(r["nodeid"] for r in run.results)
@@ -58,7 +59,7 @@ def test_xdist_workers_share_one_embedded_server_and_one_set_of_reports(product:
 
 
 def test_junit_carries_check_id_severity_and_runbook_step(product: Product) -> None:
-    run = product.run("-m", "triage", "--target=embedded", "checks/test_database.py::test_database_answers_select_1")
+    run = product.run("-m", "triage", "--target=embedded", SELECT_1)
     case = run.junit().find(".//testcase[@name='test_database_answers_select_1[embedded]']")
     assert case is not None
     props = {p.get("name"): p.get("value") for p in case.iter("property")}
@@ -69,7 +70,7 @@ def test_junit_carries_check_id_severity_and_runbook_step(product: Product) -> N
 
 
 def test_no_reports_writes_nothing(product: Product) -> None:
-    run = product.run("-m", "triage", "--target=embedded", "checks/test_database.py::test_database_answers_select_1", "--no-reports")
+    run = product.run("-m", "triage", "--target=embedded", SELECT_1, "--no-reports")
     assert run.returncode == 0 and run.report_files() == {}
 
 
@@ -107,7 +108,7 @@ def test_unknown_marker_is_rejected(pytester: pytest.Pytester) -> None:
 
 
 def test_incident_start_past_15_minutes_says_to_call_the_dba(product: Product, stopped_server_dsn: str) -> None:
-    run = product.run("-m", "triage", "--target=t", "checks/test_database.py::test_database_answers_select_1", "--incident-start", "2026-01-01T00:00Z",
+    run = product.run("-m", "triage", "--target=t", SELECT_1, "--incident-start", "2026-01-01T00:00Z",
                       targets_toml=url_target(), env={"T_DB_URL": stopped_server_dsn})
     assert run.returncode == 1
     assert "P1 - outage" in run.stdout
@@ -120,3 +121,14 @@ def test_fixture_paths_exist() -> None:
     assert (fixtures_dir() / "bootstrap").is_dir()
     assert (demo_workdir() / "supabase" / "migrations").is_dir()
     assert Path(demo_workdir() / "supabase" / "seed.sql").is_file()
+
+
+def test_container_target_without_docker_skips_at_once_with_the_reason(product: Product, tmp_path: Path) -> None:
+    toml = '[targets.c]\nkind = "container"\n'
+    socket_path = tmp_path / "no-docker.sock"  # nothing listens here: the probe must say so, not hang
+    run = product.run("checks/test_database.py", "-m", "triage", "--target=c", "-rs", targets_toml=toml,
+                      env={"DOCKER_HOST": f"unix://{socket_path}"}, timeout=60)
+    assert run.returncode == 0, run.output
+    assert {r["outcome"] for r in run.results} == {"skipped"}
+    assert f"container target 'c' needs Docker: no Docker engine answers at unix://{socket_path}" in run.stdout
+    assert " ms)" in run.stdout  # the probe reports how long it took
