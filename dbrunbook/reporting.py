@@ -96,7 +96,14 @@ def pytest_runtest_logreport(report: pytest.TestReport) -> None:
         return
     _RESULTS.append({"nodeid": report.nodeid, "when": report.when, "outcome": outcome,
                      "duration_s": round(report.duration, 4), **data,
-                     "message": REDACTOR.text(str(report.longrepr))[:4000] if report.failed else None})
+                     "message": _message(report)})
+
+
+def _message(report: pytest.TestReport) -> str | None:
+    """Failure text, or the skip reason (it says what to configure); None for a pass."""
+    if report.skipped and isinstance(report.longrepr, tuple):
+        return REDACTOR.text(str(report.longrepr[2]))
+    return REDACTOR.text(str(report.longrepr))[:4000] if report.failed else None
 
 
 #: Collected by logreport (controller); a module global because logreport has no config argument.

@@ -78,7 +78,8 @@ class Product:
         reports = work / "reports"
         reports.mkdir(parents=True)
         # `--opt=value` form: pytest 9 takes a separate path-like value for a rootdir candidate.
-        cmd = [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", f"--reports-dir={reports}"]
+        # -rfEs: the product's own -rfE plus skip reasons, which several self-tests read.
+        cmd = [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-rfEs", f"--reports-dir={reports}"]
         if targets_toml is not None:
             toml = work / "dbrunbook.toml"
             toml.write_text(textwrap.dedent(targets_toml))
