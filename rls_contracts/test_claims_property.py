@@ -8,6 +8,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from dbrunbook import lockguard
 from dbrunbook.checking import Check
 from dbrunbook.rls import claims as claimsets
 from dbrunbook.rls import discovery, matrix
@@ -58,6 +59,7 @@ def test_forged_claims_never_reveal_another_tenants_rows(target: Target, db: Any
     tables = [t for t in rls_contract.tables if t.tenant_column and not t.is_view]
     if not tables or not rls_contract.tenants:
         pytest.skip(f"{rls_contract.path.name}: forged-claim property needs tenants and a tenant column")
+    lockguard.skip_if_locked(target, db, relations=[t.name for t in tables])
     probes = [matrix.Probe(db, target.policy, t, tuple(discovery.columns(db, target.policy, t)),
                            tuple(rls_contract.tenants.values())) for t in tables]
     path = rls_contract.tenant_claim

@@ -10,6 +10,7 @@ from typing import Any
 
 import pytest
 
+from dbrunbook import lockguard
 from dbrunbook.checking import Check
 from dbrunbook.rls import discovery, matrix
 from dbrunbook.rls import http as rls_http
@@ -72,6 +73,7 @@ def test_api_reads_return_exactly_own_tenant_rows(request: pytest.FixtureRequest
             f"waiver for {table} / {identity_name} / select expired on {waiver.expires} ({waiver.reason})",
             f"{rls_contract.path}", "fix the policy, or renew the waiver with a new reason and expiry date"))
     identity = rls_contract.identity(identity_name)
+    lockguard.skip_if_locked(target, db, relations=[table])
     outcome = rls_http.probe_select(_probe(target, db, rls_contract, table), identity, api)
     check.add_evidence("api_probe", {"table": table, "identity": identity_name, "role": identity.role,
                                      "claims": identity.claims, **outcome.evidence, "problem": outcome.problem,

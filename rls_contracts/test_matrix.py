@@ -8,6 +8,7 @@ from typing import Any
 import pytest
 
 from conftest import cell_property
+from dbrunbook import lockguard
 from dbrunbook.checking import Check
 from dbrunbook.rls import discovery, matrix
 from dbrunbook.rls.contract import Contract
@@ -44,6 +45,7 @@ def _run(request: pytest.FixtureRequest, target: Target, db: Any, check: Check, 
             f"waiver for {table} / {identity_name} / {op} expired on {waiver.expires} ({waiver.reason})",
             f"{contract.path}", "fix the policy, or renew the waiver with a new reason and expiry date"))
     identity = contract.identity(identity_name)
+    lockguard.skip_if_locked(target, db, relations=[table])
     outcome = matrix.run(_probe(target, db, contract, table), identity, op)  # type: ignore[arg-type]
     check.add_evidence("probe", {"table": table, "identity": identity_name, "operation": op,
                                  "role": identity.role, "claims": identity.claims, **outcome.evidence,

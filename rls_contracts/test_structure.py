@@ -6,13 +6,19 @@ from typing import Any
 
 import pytest
 
-from dbrunbook import resources, session
+from dbrunbook import lockguard, resources, session
 from dbrunbook.checking import Check
 from dbrunbook.rls import discovery, matrix
 from dbrunbook.rls.contract import Contract
 from dbrunbook.targets import Target
 
 RUNBOOK = "Diagnóstico 4 (Erros de RLS)"
+
+
+@pytest.fixture(autouse=True)
+def _not_behind_a_lock(target: Target, db: Any, rls_contract: Contract) -> None:
+    """These checks read every exposed table (or deparse its policies): skip when one is locked."""
+    lockguard.skip_if_locked(target, db, schemas=discovery.exposed_schemas(db, target.policy, rls_contract))
 
 
 @pytest.mark.triage

@@ -114,6 +114,24 @@ def test_probes_never_wait_behind_access_exclusive_on_every_tenant_table(
     message = text(run, "locks.blocking_chains")
     assert f"root pid {ddl.roots[0]}" in message and f"pid {ddl.waiters[0]} waits" in message
     assert "AccessExclusiveLock" in message
+    # RLS probes read tenant tables: they skip the locked ones (naming the lock) instead of waiting
+    # lock_timeout per node and reporting a false "RLS blocking" P0.
+    rls = [r for r in run.results if r["check_id"].startswith("rls.")]
+    assert rls and {r["outcome"] for r in rls} == {"skipped"}, [(r["nodeid"], r["outcome"]) for r in rls]
+    assert f"locked ACCESS EXCLUSIVE by pid {ddl.roots[0]}" in run.result("rls.read_isolation")["message"]
+
+
+def test_one_locked_table_skips_only_its_rls_probes(product: Product, supabase_server: EmbeddedInfo) -> None:
+    admin = supabase_server.admin_dsn
+    with faults.access_exclusive_with_waiters(admin, ["public.customers"], waiters=0) as ddl:
+        run = product.run("rls_contracts/test_matrix.py", "-m", "triage", "--target=t", targets_toml=url_target(),
+                          env={"T_DB_URL": supabase_server.dsn}, timeout=150)
+    cells = [r for r in run.results if r["check_id"] == "rls.read_isolation"]
+    locked = [r for r in cells if "public.customers" in r["nodeid"]]
+    assert locked and all(r["outcome"] == "skipped" for r in locked)
+    assert all(f"pid {ddl.roots[0]}" in r["message"] for r in locked)
+    others = [r for r in cells if r not in locked and "conversation_overview" not in r["nodeid"]]
+    assert others and {r["outcome"] for r in others} == {"passed"}
 
 
 def test_deadlocks_during_the_run_window_fail(product: Product, supabase_server: EmbeddedInfo) -> None:

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 from psycopg import errors, sql
 
-from dbrunbook import session
+from dbrunbook import lockguard, session
 from dbrunbook.rls.contract import Identity, Operation, TableContract
 from dbrunbook.rls.discovery import Column
 from dbrunbook.rls.request import as_request
@@ -113,6 +113,9 @@ def probe_select(p: Probe, identity: Identity) -> Outcome:
                 p.key(), p.ident, sql.Literal(CAP))).fetchall()]
             count = tx.execute(sql.SQL("select count(*) as n from {} t").format(p.ident)).fetchone()["n"]  # type: ignore[index]
     except errors.Error as exc:
+        if lockguard.gave_up(exc):
+            out.skipped = lockguard.gave_up_reason(exc)
+            return out
         error = f"{_sqlstate(exc)} {str(exc).splitlines()[0]}"
     out.evidence = {"expected_rows": expected, "visible_rows": count, "error": error}
     leaked: list[str] = []
