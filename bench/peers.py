@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import shutil
 import subprocess
 from pathlib import Path
@@ -23,6 +24,16 @@ def supabase_cli() -> Path:
         subprocess.run(["npm", "i", "-E", f"supabase@{SUPABASE_CLI_VERSION}"], cwd=node, check=True,
                        capture_output=True, timeout=600)
     return binary
+
+
+def user_env(extra: dict[str, str] | None = None) -> dict[str, str]:
+    """The environment a user's shell would give both tools: no target variables of ours, and Python
+    free to cache bytecode (some sandboxes set PYTHONDONTWRITEBYTECODE, which makes every pytest start
+    recompile pytest, psycopg and the suite and would charge that to us)."""
+    env = {k: v for k, v in os.environ.items()
+           if k != "PYTHONDONTWRITEBYTECODE" and not k.startswith(("SUPABASE_", "DBRUNBOOK_", "PYTEST_"))}
+    env.update(extra or {})
+    return env
 
 
 def with_sslmode_disable(dsn: str) -> str:

@@ -16,7 +16,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from bench.peers import supabase_cli, with_sslmode_disable
+from bench.peers import supabase_cli, user_env, with_sslmode_disable
 from dbrunbook.resources import demo_workdir
 from dbrunbook.targets.embedded import EmbeddedServer
 
@@ -37,8 +37,7 @@ def bench_triage(dsn: str, runs: int) -> tuple[float, float, tuple[int, int]]:
         toml.write_text('[targets.bench]\nkind = "url"\ndb_url_env = "BENCH_DB_URL"\n')
         # As on a user's machine: Python may cache bytecode (some sandboxes set PYTHONDONTWRITEBYTECODE,
         # which makes every pytest start recompile pytest, psycopg and the suite).
-        env = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
-        env["BENCH_DB_URL"] = dsn
+        env = user_env({"BENCH_DB_URL": dsn})
         ours_cmd = [sys.executable, "-m", "pytest", "-m", "triage", "--target=bench", f"--targets-file={toml}",
                     "--no-reports", "-q", "-p", "no:cacheprovider"]
         cli = str(supabase_cli())

@@ -15,7 +15,6 @@ exit), so it includes interpreter/CLI start-up.
 from __future__ import annotations
 
 import json
-import os
 import re
 import shutil
 import subprocess
@@ -31,6 +30,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from schema import PLANTED, TABLES, write_project  # noqa: E402
 
+from bench.peers import user_env  # noqa: E402
 from dbrunbook.targets.embedded import EmbeddedServer  # noqa: E402
 
 WORK = REPO / ".bench" / "drift"
@@ -42,7 +42,7 @@ TIMEOUT = 900
 def _run(cmd: list[str], env: dict[str, str] | None = None, cwd: Path = REPO) -> tuple[float, int, str]:
     t0 = time.monotonic()
     try:
-        proc = subprocess.run(cmd, cwd=cwd, env={**os.environ, **(env or {})}, capture_output=True, text=True,
+        proc = subprocess.run(cmd, cwd=cwd, env=user_env(env), capture_output=True, text=True,
                               timeout=TIMEOUT, check=False)
     except subprocess.TimeoutExpired:
         return time.monotonic() - t0, -1, f"timeout after {TIMEOUT}s"

@@ -67,9 +67,8 @@ def _ours(dsn: str, work: Path, fault: faults.Fault, check_id: str) -> tuple[boo
 
 
 def _env() -> dict[str, str]:
-    import os
 
-    return {k: v for k, v in os.environ.items() if not k.startswith(("SUPABASE_", "DBRUNBOOK_", "PYTEST_"))}
+    return peers.user_env()
 
 
 def _rows(output: str) -> list[list[str]]:

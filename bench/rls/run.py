@@ -32,6 +32,7 @@ REPO = Path(__file__).resolve().parents[2]
 if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
 
+from bench.peers import user_env  # noqa: E402
 from bench.rls import project  # noqa: E402
 from dbrunbook.targets.embedded import EmbeddedServer  # noqa: E402
 
@@ -39,9 +40,6 @@ WORK = REPO / ".bench" / "rls"
 TIMEOUT = 1800
 MATRIX_CHECKS = ("rls.read_isolation", "rls.insert_isolation", "rls.update_isolation", "rls.delete_isolation")
 #: Variables a developer may have set that would redirect the product run (tests/conftest.py scrubs the same).
-SCRUBBED = ("SUPABASE_DB_URL", "DATABASE_URL", "SUPABASE_URL", "SUPABASE_ANON_KEY", "SUPABASE_SERVICE_ROLE_KEY",
-            "SUPABASE_JWT_SECRET", "PYTEST_ADDOPTS", "DBRUNBOOK_TARGET", "DBRUNBOOK_TARGETS_FILE",
-            "DBRUNBOOK_WORKDIR", "DBRUNBOOK_CONTRACTS", "DBRUNBOOK_NO_REPORTS", "PGPASSWORD")
 
 
 @dataclass
@@ -59,9 +57,7 @@ class Side:
 
 
 def _env(extra: dict[str, str]) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if k not in SCRUBBED}
-    env.update(extra)
-    return env
+    return user_env({k: v for k, v in extra.items()})
 
 
 def run_ours(dsn: str, contract: Path, n: str, *select: str) -> Side:
