@@ -12,6 +12,7 @@ from __future__ import annotations
 import time
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -57,6 +58,42 @@ def connect(dsn: str, policy: SessionPolicy, *, application_name: str = APPLICAT
     return conn
 
 
+#: Seed SQL every probe transaction starts with (RLS write probes on writable targets); see ``seeding``.
+_SEED: ContextVar[str | None] = ContextVar("dbrunbook_seed", default=None)
+
+
+@contextmanager
+def seeding(seed_sql: str | None) -> Iterator[None]:
+    """Every probe transaction opened inside this block starts by running ``seed_sql``.
+
+    The seed is rolled back with each transaction, like everything a probe writes; use it only on
+    targets that allow writes. Empty tenant tables then still get a meaningful isolation verdict.
+    """
+    token = _SEED.set(seed_sql)
+    try:
+        yield
+    finally:
+        _SEED.reset(token)
+
+
+def seed_active() -> bool:
+    """Whether probe transactions start with a seed right now."""
+    return bool(_SEED.get())
+
+
+def run_seed(conn: psycopg.Connection[Any]) -> None:
+    """Run the active seed, if any, inside a released savepoint.
+
+    Rows the seed writes then carry a subtransaction id as xmin, so write probes that find their own
+    rows with ``xmin = pg_current_xact_id()`` never mistake seed rows for theirs.
+    """
+    seed = _SEED.get()
+    if seed:
+        conn.execute("savepoint dbrunbook_seed")
+        conn.execute(seed.encode())
+        conn.execute("release savepoint dbrunbook_seed")
+
+
 @contextmanager
 def probe_transaction(conn: psycopg.Connection[dict[str, Any]], policy: SessionPolicy) -> Iterator[
         psycopg.Connection[dict[str, Any]]]:
@@ -65,6 +102,7 @@ def probe_transaction(conn: psycopg.Connection[dict[str, Any]], policy: SessionP
     try:
         conn.execute(_LOCAL_TIMEOUTS, (f"{t.statement_timeout_ms}ms", f"{t.lock_timeout_ms}ms",
                                        f"{t.idle_in_transaction_session_timeout_ms}ms"))
+        run_seed(conn)
         yield conn
     finally:
         if not conn.closed:

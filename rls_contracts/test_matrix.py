@@ -26,7 +26,10 @@ def _probe(target: Target, db: Any, contract: Contract, table: str) -> matrix.Pr
         if not cols:
             pytest.fail(f"{table} is in the contract {contract.path} but not in the database of {target.name}: "
                         f"remove it from the contract or apply the migration that creates it", pytrace=False)
-        _PROBES[key] = matrix.Probe(db, target.policy, spec, cols, tuple(contract.tenants.values()))
+        # The contract's seed writes, so it runs only where writes are allowed (always rolled back);
+        # read-only targets are probed on their real rows.
+        seed = contract.seed_sql if not target.spec.read_only else None
+        _PROBES[key] = matrix.Probe(db, target.policy, spec, cols, tuple(contract.tenants.values()), seed)
     return _PROBES[key]
 
 

@@ -187,3 +187,30 @@ def test_forged_claims_property_finds_a_user_metadata_fallback(product: Product,
     assert "LEAK with forged claims" in run.message("rls.forged_claims")
     assert "user_metadata" in run.message("rls.forged_claims")
     assert "Tenant members can view customers" in run.message("rls.rls_policy_reads_user_metadata")
+
+
+SEED = """
+insert into public.contacts (company_id, name) values
+  ('11111111-1111-4111-8111-111111111111', 'seeded acme contact'),
+  ('22222222-2222-4222-8222-222222222222', 'seeded globex contact'),
+  ('33333333-3333-4333-8333-333333333333', 'seeded initech contact');
+"""
+
+
+def test_contract_seed_gives_empty_tables_a_verdict_and_is_rolled_back(
+        product: Product, faulty_demo: Callable[[str], str], tmp_path: Path) -> None:
+    # An empty tenant table with a policy weakened to true: without rows there is nothing to leak...
+    dsn = faulty_demo("""delete from public.contacts;
+        alter policy "Tenant members can view contacts" on public.contacts using (true);""")
+    contract = tmp_path / "contracts.toml"
+    contract.write_text((REPO / "rls_contracts" / "contracts.toml").read_text().replace(
+        "[contract]\n", '[contract]\nseed_sql = "seed.sql"\n', 1))
+    (tmp_path / "seed.sql").write_text(SEED)
+    run = run_rls(product, dsn, "rls_contracts/test_matrix.py", f"--contracts={contract}", "-k", "contacts")
+    # ... with the contract's seed, every tenant has a contact, and the leak shows.
+    message = only_failure(run, "rls.read_isolation", "public.contacts-acme_owner")
+    assert "LEAK" in message and "not its own" in message
+    assert "seeded globex contact" not in message  # rows are shown by key, never by content
+    # Seeded rows were rolled back with each probe: the table is still empty.
+    with psycopg.connect(dsn) as conn:  # postgres: BYPASSRLS, sees every row
+        assert conn.execute("select count(*) from public.contacts").fetchone() == (0,)

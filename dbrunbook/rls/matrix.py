@@ -52,6 +52,7 @@ class Probe:
     table: TableContract
     columns: tuple[Column, ...]
     tenants: tuple[str, ...]  # every tenant id of the contract
+    seed_sql: str | None = None  # the contract's seed, run at the start of every probe transaction
 
     @property
     def ident(self) -> sql.Identifier:
@@ -349,5 +350,6 @@ PROBES = {"select": probe_select, "insert": probe_insert, "update": probe_update
 
 
 def run(p: Probe, identity: Identity, op: Operation) -> Outcome:
-    """Run one cell of the matrix."""
-    return PROBES[op](p, identity)
+    """Run one cell of the matrix (every transaction of it starts with the contract's seed, if any)."""
+    with session.seeding(p.seed_sql):
+        return PROBES[op](p, identity)

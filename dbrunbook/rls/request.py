@@ -12,6 +12,7 @@ from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
+from dbrunbook import session
 from dbrunbook.config import Thresholds
 from dbrunbook.rls.claims import with_role
 
@@ -54,8 +55,16 @@ def as_request(conn: psycopg.Connection[Any], role: str, claims: Mapping[str, An
     if not conn.autocommit and conn.info.transaction_status != 0:  # not IDLE: end what is open first
         conn.rollback()
     was_read_only = conn.read_only
-    conn.read_only = bool(was_read_only) or method.upper() in READ_METHODS
+    reads = method.upper() in READ_METHODS
+    seeded = session.seed_active() and not was_read_only
+    conn.read_only = bool(was_read_only) or (reads and not seeded)
     try:
+        if seeded:
+            # The seed needs full rights and a writable transaction: run it first, then make the
+            # transaction read-only as PostgREST's GET would be.
+            session.run_seed(conn)
+            if reads:
+                conn.execute("set transaction read only")
         conn.execute(_TX_VARS, {
             "statement_timeout": f"{t.statement_timeout_ms}ms", "lock_timeout": f"{t.lock_timeout_ms}ms",
             "idle": f"{t.idle_in_transaction_session_timeout_ms}ms",
