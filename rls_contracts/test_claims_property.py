@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
-from hypothesis import HealthCheck, given, settings
-from hypothesis import strategies as st
 
 from dbrunbook import lockguard
 from dbrunbook.checking import Check
@@ -15,9 +13,17 @@ from dbrunbook.rls import discovery, matrix
 from dbrunbook.rls.contract import Contract, Identity
 from dbrunbook.targets import Target
 
+if TYPE_CHECKING:
+    from hypothesis import strategies as st
+
+# hypothesis is imported where it is used: every run collects this module, and importing hypothesis
+# costs about a third of a second that `pytest -m triage` should not pay.
+
 
 def _forged(contract: Contract) -> st.SearchStrategy[dict[str, Any]]:
     """Claims of one real user, then tampered: tenant id missing/null/mistyped/other/moved, role spoofed, stale."""
+    from hypothesis import strategies as st
+
     users = [i for i in contract.identities if i.is_user]
     tenant_ids = list(contract.tenants.values())
     path = contract.tenant_claim
@@ -56,6 +62,8 @@ def _apply(user: Identity, tampers: list[tuple[str, Any]], path: str) -> dict[st
 def test_forged_claims_never_reveal_another_tenants_rows(target: Target, db: Any, check: Check,
                                                          rls_contract: Contract) -> None:
     """For generated claim sets, every visible row belongs to the tenant whose id the claims carry (or none)."""
+    from hypothesis import HealthCheck, given, settings
+
     tables = [t for t in rls_contract.tables if t.tenant_column and not t.is_view]
     if not tables or not rls_contract.tenants:
         pytest.skip(f"{rls_contract.path.name}: forged-claim property needs tenants and a tenant column")
