@@ -6,11 +6,32 @@ from typing import Any
 
 import pytest
 
+from dbrunbook.rls import discovery, matrix
 from dbrunbook.rls.contract import OPERATIONS, Contract
 from dbrunbook.rls.loading import contract_of
+from dbrunbook.targets import Target
+
+#: One probe per (target, table) for the run: its columns are read once.
+_PROBES: dict[tuple[str, str], matrix.Probe] = {}
 
 #: Matrix cells for the HTML summary table: (table, identity) -> {operation: outcome}.
 _MATRIX: dict[tuple[str, str], dict[str, str]] = {}
+
+
+def table_probe(target: Target, db: Any, contract: Contract, table: str) -> matrix.Probe:
+    """The probe of one contracted table (fails the node when the table is not in the database)."""
+    key = (target.name, table)
+    if key not in _PROBES:
+        spec = contract.table(table)
+        cols = tuple(discovery.columns(db, target.policy, spec))
+        if not cols:
+            pytest.fail(f"{table} is in the contract {contract.path} but not in the database of {target.name}: "
+                        f"remove it from the contract or apply the migration that creates it", pytrace=False)
+        # The contract's seed writes, so it runs only where writes are allowed (always rolled back);
+        # read-only targets are probed on their real rows.
+        seed = contract.seed_sql if not target.spec.read_only else None
+        _PROBES[key] = matrix.Probe(db, target.policy, spec, cols, tuple(contract.tenants.values()), seed)
+    return _PROBES[key]
 
 
 @pytest.fixture(scope="session")

@@ -6,19 +6,17 @@ Reads only (see dbrunbook/rls/http.py): PostgREST commits writes, so write verdi
 from __future__ import annotations
 
 from collections.abc import Iterator
-from typing import Any
 
 import pytest
 
+from conftest import table_probe
 from dbrunbook import lockguard
 from dbrunbook.checking import Check
-from dbrunbook.rls import discovery, matrix
 from dbrunbook.rls import http as rls_http
 from dbrunbook.rls.contract import Contract
 from dbrunbook.targets import Target
 
 RUNBOOK = "Diagnóstico 4 (Erros de RLS): multi-tenant impact -> incident P0"
-_PROBES: dict[tuple[str, str], matrix.Probe] = {}
 #: target name -> node id of the configuration failure already reported (one failure, then skips).
 _REPORTED: dict[str, str] = {}
 
@@ -42,18 +40,6 @@ def _api(target: Target, apis: dict[str, rls_http.Api]) -> rls_http.Api:
     return apis[target.name]
 
 
-def _probe(target: Target, db: Any, contract: Contract, table: str) -> matrix.Probe:
-    key = (target.name, table)
-    if key not in _PROBES:
-        spec = contract.table(table)
-        cols = tuple(discovery.columns(db, target.policy, spec))
-        if not cols:
-            pytest.fail(f"{table} is in the contract {contract.path} but not in the database of {target.name}: "
-                        f"remove it from the contract or apply the migration that creates it", pytrace=False)
-        _PROBES[key] = matrix.Probe(db, target.policy, spec, cols, tuple(contract.tenants.values()))
-    return _PROBES[key]
-
-
 @pytest.mark.rls_operation("select")
 @pytest.mark.check("rls.api_read_isolation", severity="P0", runbook=RUNBOOK)
 def test_api_reads_return_exactly_own_tenant_rows(request: pytest.FixtureRequest, target: Target, check: Check,
@@ -74,7 +60,7 @@ def test_api_reads_return_exactly_own_tenant_rows(request: pytest.FixtureRequest
             f"{rls_contract.path}", "fix the policy, or renew the waiver with a new reason and expiry date"))
     identity = rls_contract.identity(identity_name)
     lockguard.skip_if_locked(target, db, relations=[table])
-    outcome = rls_http.probe_select(_probe(target, db, rls_contract, table), identity, api)
+    outcome = rls_http.probe_select(table_probe(target, db, rls_contract, table), identity, api)
     check.add_evidence("api_probe", {"table": table, "identity": identity_name, "role": identity.role,
                                      "claims": identity.claims, **outcome.evidence, "problem": outcome.problem,
                                      "rows": outcome.rows})

@@ -7,30 +7,14 @@ from typing import Any
 
 import pytest
 
-from conftest import cell_property
+from conftest import cell_property, table_probe
 from dbrunbook import lockguard
 from dbrunbook.checking import Check
-from dbrunbook.rls import discovery, matrix
+from dbrunbook.rls import matrix
 from dbrunbook.rls.contract import Contract
 from dbrunbook.targets import Target
 
 RUNBOOK = "Diagnóstico 4 (Erros de RLS): multi-tenant impact -> incident P0"
-_PROBES: dict[tuple[str, str], matrix.Probe] = {}
-
-
-def _probe(target: Target, db: Any, contract: Contract, table: str) -> matrix.Probe:
-    key = (target.name, table)
-    if key not in _PROBES:
-        spec = contract.table(table)
-        cols = tuple(discovery.columns(db, target.policy, spec))
-        if not cols:
-            pytest.fail(f"{table} is in the contract {contract.path} but not in the database of {target.name}: "
-                        f"remove it from the contract or apply the migration that creates it", pytrace=False)
-        # The contract's seed writes, so it runs only where writes are allowed (always rolled back);
-        # read-only targets are probed on their real rows.
-        seed = contract.seed_sql if not target.spec.read_only else None
-        _PROBES[key] = matrix.Probe(db, target.policy, spec, cols, tuple(contract.tenants.values()), seed)
-    return _PROBES[key]
 
 
 def _run(request: pytest.FixtureRequest, target: Target, db: Any, check: Check, contract: Contract,
@@ -49,7 +33,7 @@ def _run(request: pytest.FixtureRequest, target: Target, db: Any, check: Check, 
             f"{contract.path}", "fix the policy, or renew the waiver with a new reason and expiry date"))
     identity = contract.identity(identity_name)
     lockguard.skip_if_locked(target, db, relations=[table])
-    outcome = matrix.run(_probe(target, db, contract, table), identity, op)  # type: ignore[arg-type]
+    outcome = matrix.run(table_probe(target, db, contract, table), identity, op)  # type: ignore[arg-type]
     check.add_evidence("probe", {"table": table, "identity": identity_name, "operation": op,
                                  "role": identity.role, "claims": identity.claims, **outcome.evidence,
                                  "problem": outcome.problem, "rows": outcome.rows})

@@ -137,27 +137,13 @@ def test_killed_owner_leaves_no_server_and_next_start_cleans_up(supabase_server:
     assert proc.returncode == -signal.SIGKILL, proc.stderr
     started = json.loads(proc.stdout.strip().splitlines()[-1])
     deadline = time.monotonic() + 20
-    while time.monotonic() < deadline and _alive(started["pid"]):
+    while time.monotonic() < deadline and cluster.pid_alive(started["pid"]):
         time.sleep(0.1)
-    assert not _alive(started["pid"]), "postmaster outlived the killed pytest"
+    assert not cluster.pid_alive(started["pid"]), "postmaster outlived the killed pytest"
     assert Path(started["datadir"]).exists()  # left behind ...
     removed = cluster.remove_stale_clusters(cluster.cache_root())
     assert Path(started["datadir"]).parent.name in removed  # ... and removed by the next start
     assert not Path(started["datadir"]).exists()
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    # a zombie is dead for our purpose
-    try:
-        return Path(f"/proc/{pid}/stat").read_text().split()[2] != "Z"
-    except OSError:
-        return False
 
 
 @pytest.mark.slow

@@ -125,14 +125,18 @@ def _die_with_parent() -> None:  # pragma: no cover - runs in the child between 
         ctypes.CDLL("libc.so.6", use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGQUIT)
 
 
-def _pid_alive(pid: int) -> bool:
+def pid_alive(pid: int) -> bool:
+    """Whether a process runs (a zombie waiting to be reaped counts as gone)."""
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
         return False
     except PermissionError:
         return True
-    return True
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().split()[2] != "Z"
+    except (OSError, IndexError):
+        return True
 
 
 def remove_stale_clusters(root: Path) -> list[str]:
@@ -143,10 +147,11 @@ def remove_stale_clusters(root: Path) -> list[str]:
             owner = json.loads(owner_file.read_text())
         except (OSError, ValueError):
             owner = {}
-        if owner and _pid_alive(int(owner.get("owner_pid", 0))):
+        owner_pid = int(owner.get("owner_pid") or 0)
+        if owner_pid > 0 and pid_alive(owner_pid):  # pid 0 would mean "our process group": never alive
             continue
         server_pid = int(owner.get("server_pid", 0) or 0)
-        if server_pid and _pid_alive(server_pid):
+        if server_pid and pid_alive(server_pid):
             with contextlib.suppress(OSError):
                 os.kill(server_pid, signal.SIGQUIT)
         shutil.rmtree(owner_file.parent, ignore_errors=True)
