@@ -82,3 +82,18 @@ def test_pool_failures_are_classified_with_the_runbook_step(
     assert "the probe (a named prepared statement did not survive" in prepared
     assert "statement_cache_size=0" in prepared and "prepare_threshold=None" in prepared
     assert "agent-runtime" not in prepared  # a direct server keeps prepared statements across transactions
+
+
+def test_pool_probe_never_takes_the_last_slots_of_the_target(product: Product) -> None:
+    # Safe on production first: a pool that would not fit the free slots is not opened by the probe.
+    toml = url_target("""
+    [[targets.t.services]]
+    name = "agent-runtime"
+    pool_max_size = 20
+    """)
+    with faults.small_cluster(max_connections=8, superuser_reserved=2) as small:
+        run = product.run("checks/test_pool.py", "checks/test_connections.py", "--target=t", targets_toml=toml,
+                          timeout=120, env={"T_DB_URL": small.dsn})
+    assert run.outcome("pool.service_ready") == "skipped", run.output
+    assert "not opened: agent-runtime's pool_max_size 20 would leave 0 of" in run.message("pool.service_ready")
+    assert run.outcome("connections.service_pools") == "failed"  # the headroom check says it does not fit
