@@ -214,3 +214,19 @@ def test_contract_seed_gives_empty_tables_a_verdict_and_is_rolled_back(
     # Seeded rows were rolled back with each probe: the table is still empty.
     with psycopg.connect(dsn) as conn:  # postgres: BYPASSRLS, sees every row
         assert conn.execute("select count(*) from public.contacts").fetchone() == (0,)
+
+
+def test_read_probes_stay_bounded_on_big_tables(product: Product, faulty_demo: Callable[[str], str]) -> None:
+    # More rows than the probe's cap (10,000): counts stop at the cap and leaks are still found among
+    # the rows an identity sees, so a triage run on production-sized tables stays cheap.
+    dsn = faulty_demo("""insert into public.customers (company_id, name)
+        select '11111111-1111-4111-8111-111111111111', 'bulk ' || g from generate_series(1, 10050) g;""")
+    healthy = run_rls(product, dsn, "rls_contracts/test_matrix.py", "-m", "not writes", "-k", "customers")
+    assert not failures(healthy, "rls.read_isolation"), healthy.output[-3000:]
+    acme = next(r for r in healthy.results if "public.customers-acme_owner" in r["nodeid"])
+    assert acme["evidence"]["probe"]["capped_at"] == 10000
+    leaking = faulty_demo("""insert into public.customers (company_id, name)
+        select '11111111-1111-4111-8111-111111111111', 'bulk ' || g from generate_series(1, 10050) g;
+        alter policy "Tenant members can view customers" on public.customers using (true);""")
+    run = run_rls(product, leaking, "rls_contracts/test_matrix.py", "-m", "not writes", "-k", "customers")
+    assert "LEAK" in only_failure(run, "rls.read_isolation", "public.customers-globex_admin")
