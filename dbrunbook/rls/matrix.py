@@ -205,9 +205,10 @@ def probe_insert(p: Probe, identity: Identity) -> Outcome:
     """Rows of another tenant are rejected (42501); pinned own-tenant verdicts hold."""
     out = Outcome(p.table.name, identity.name, "insert")
     pred, params = p.oracle(identity)
-    foreign = p.full(sql.SQL("select to_jsonb(t) as r from {} t where not {} limit 3").format(p.ident, pred), params)
-    own = p.full(sql.SQL("select to_jsonb(t) as r from {} t where {} limit 1").format(p.ident, pred), params)
-    attempts = [("foreign", r["r"]) for r in foreign] + [("own", r["r"]) for r in own]
+    sources = p.full(sql.SQL("(select to_jsonb(t) as r, false as own from {t} t where not {p} limit 3) union all "
+                             "(select to_jsonb(t), true from {t} t where {p} limit 1)").format(t=p.ident, p=pred),
+                     params)
+    attempts = [("own" if r["own"] else "foreign", r["r"]) for r in sources]
     if not attempts:
         out.skipped = f"{p.table.name} has no rows to clone for an insert probe (seed it: see docs/contracts.md)"
         return out
