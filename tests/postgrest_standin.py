@@ -19,12 +19,13 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any
 from urllib.parse import parse_qs, unquote, urlsplit
 
 import psycopg
 from psycopg import errors, sql
+from standins import serve
 
 from dbrunbook.rls.request import as_request
 
@@ -179,14 +180,8 @@ class _Handler(BaseHTTPRequestHandler):
 @contextmanager
 def postgrest_standin(gateway: Gateway) -> Iterator[str]:
     """Serve ``gateway`` on 127.0.0.1 (free port); yields the project URL (``http://127.0.0.1:<port>``)."""
-    handler = type("Handler", (_Handler,), {"gateway": gateway})
-    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.1}, daemon=True)
-    thread.start()
     try:
-        yield f"http://127.0.0.1:{server.server_address[1]}"
+        with serve(type("Handler", (_Handler,), {"gateway": gateway})) as url:
+            yield url
     finally:
-        server.shutdown()
-        server.server_close()
-        thread.join(timeout=5)
         gateway.close()

@@ -45,7 +45,13 @@ class _Handler(BaseHTTPRequestHandler):
 @contextmanager
 def http_standin(routes: dict[str, Route]) -> Iterator[str]:
     """Serve ``routes`` (path -> answer; ``"*"`` matches any path); yields ``http://127.0.0.1:<port>``."""
-    handler = type("Handler", (_Handler,), {"routes": routes})
+    with serve(type("Handler", (_Handler,), {"routes": routes})) as url:
+        yield url
+
+
+@contextmanager
+def serve(handler: type[BaseHTTPRequestHandler]) -> Iterator[str]:
+    """Run an HTTP handler class on a free 127.0.0.1 port in a thread; yields ``http://127.0.0.1:<port>``."""
     server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
     thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.1}, daemon=True)
     thread.start()
