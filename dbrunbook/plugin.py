@@ -98,6 +98,14 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     items.sort(key=first)
 
 
+@pytest.hookimpl(tryfirst=True)
+def pytest_sessionstart(session: pytest.Session) -> None:
+    """Describe the targets before pytest-html copies pytest-metadata into its Environment table."""
+    runtime: Runtime = session.config.stash[CONFIG_KEY]
+    if not runtime.is_worker and session.config.pluginmanager.hasplugin("html"):
+        runtime.header_lines()
+
+
 def pytest_report_header(config: pytest.Config) -> list[str]:
     """Target, redacted host, server version and read-only flag, once per target."""
     runtime: Runtime = config.stash[CONFIG_KEY]
