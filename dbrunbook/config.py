@@ -101,6 +101,14 @@ def _builtin_targets() -> dict[str, TargetSpec]:
 
 
 @dataclass(frozen=True)
+class Escalation:
+    """Whom the terminal summary names (runbook "Escalação"); ``[escalation]`` in dbrunbook.toml."""
+
+    infra_dba: str = "the infra/DBA owner"
+    incident_p0: str = "incident P0"
+
+
+@dataclass(frozen=True)
 class RunbookConfig:
     """Everything resolved once per run (plugin.py builds it in ``pytest_configure``)."""
 
@@ -113,6 +121,7 @@ class RunbookConfig:
     incident_start: datetime | None
     logs: str | None
     contracts: Path | None
+    escalation: Escalation = field(default_factory=Escalation)
 
 
 _TARGET_KEYS = {f.name for f in fields(TargetSpec)} - {"name", "services", "thresholds"}
@@ -193,6 +202,28 @@ def _has_password(url: str) -> bool:
         return False
 
 
+def _read(path: Path) -> dict[str, Any]:
+    try:
+        document = tomllib.loads(path.read_text(encoding="utf-8"))
+    except tomllib.TOMLDecodeError as exc:
+        raise usage_error(f"{path} is not valid TOML: {exc}", checked=[str(path)],
+                          fixes=[f"fix the syntax of {path.name}", "point --targets-file elsewhere"]) from None
+    except OSError as exc:
+        raise usage_error(f"cannot read targets file {path}: {exc.strerror}", checked=[str(path)],
+                          fixes=["--targets-file PATH to an existing file"]) from None
+    _check_keys(document, {"defaults", "targets", "escalation"}, "the top level", path)
+    return document
+
+
+def load_escalation(path: Path | None) -> Escalation:
+    """The file's ``[escalation]`` contacts (``infra_dba``, ``incident_p0``), else the runbook's words."""
+    if path is None:
+        return Escalation()
+    raw = _read(path).get("escalation", {})
+    _check_keys(raw, {f.name for f in fields(Escalation)}, "[escalation]", path)
+    return Escalation(**{k: str(v) for k, v in raw.items()})
+
+
 def load_targets(path: Path | None) -> dict[str, TargetSpec]:
     """Built-in targets, overlaid with the file's ``[targets.*]`` and ``[defaults]``.
 
@@ -202,15 +233,7 @@ def load_targets(path: Path | None) -> dict[str, TargetSpec]:
     targets = _builtin_targets()
     if path is None:
         return targets
-    try:
-        document = tomllib.loads(path.read_text(encoding="utf-8"))
-    except tomllib.TOMLDecodeError as exc:
-        raise usage_error(f"{path} is not valid TOML: {exc}", checked=[str(path)],
-                          fixes=[f"fix the syntax of {path.name}", "point --targets-file elsewhere"]) from None
-    except OSError as exc:
-        raise usage_error(f"cannot read targets file {path}: {exc.strerror}", checked=[str(path)],
-                          fixes=["--targets-file PATH to an existing file"]) from None
-    _check_keys(document, {"defaults", "targets"}, "the top level", path)
+    document = _read(path)
     defaults = document.get("defaults", {})
     for name, raw in document.get("targets", {}).items():
         if not isinstance(raw, dict):

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from dbrunbook.config import RunbookConfig, load_targets, select_targets
+from dbrunbook.config import RunbookConfig, load_escalation, load_targets, select_targets
 from dbrunbook.exceptions import usage_error
 
 
@@ -139,4 +139,5 @@ def build_config(config: pytest.Config) -> RunbookConfig:
         incident_start=_parse_time(str(start)) if start else None,
         logs=str(values["dbrunbook_logs"]) if values["dbrunbook_logs"] else None,
         contracts=Path(str(contracts)).resolve() if contracts else None,
+        escalation=load_escalation(targets_file),
     )

@@ -117,22 +117,23 @@ _RESULTS: list[dict[str, Any]] = []
 
 
 def _escalation(cfg: RunbookConfig, failed: dict[str, list[dict[str, Any]]]) -> list[str]:
+    who, p0 = cfg.escalation.infra_dba, cfg.escalation.incident_p0
     lines = []
     if failed.get("P0"):
-        lines.append("ESCALATE: multi-tenant impact (RLS leaking or blocking) -> incident P0 now "
+        lines.append(f"ESCALATE: multi-tenant impact (RLS leaking or blocking) -> {p0} now "
                      "(runbook 'Escalação').")
     if cfg.incident_start is not None:
         elapsed = datetime.now(UTC) - cfg.incident_start
         minutes = int(elapsed.total_seconds() // 60)
         if elapsed > ESCALATION_AFTER and any(failed.values()):
             lines.append(f"ESCALATE: {minutes} min since the incident started "
-                         f"({cfg.incident_start:%H:%M} UTC) without recovery -> call the infra/DBA owner "
+                         f"({cfg.incident_start:%H:%M} UTC) without recovery -> call {who} "
                          f"(runbook 'Escalação': 15 minutes).")
         elif any(failed.values()):
-            lines.append(f"{minutes} min since the incident started: call the infra/DBA owner if not "
+            lines.append(f"{minutes} min since the incident started: call {who} if not "
                          f"recovered by {(cfg.incident_start + ESCALATION_AFTER):%H:%M} UTC.")
     elif any(failed.get(s) for s in ("P1", "P2")):
-        lines.append("If this is not recovered within 15 minutes: call the infra/DBA owner (runbook "
+        lines.append(f"If this is not recovered within 15 minutes: call {who} (runbook "
                      "'Escalação'; pass --incident-start to have the clock kept for you).")
     return lines
 

@@ -115,6 +115,13 @@ def test_incident_start_past_15_minutes_says_to_call_the_dba(product: Product, s
     assert "without recovery -> call the infra/DBA owner" in run.stdout
 
 
+def test_escalation_contacts_come_from_the_targets_file(product: Product, stopped_server_dsn: str) -> None:
+    toml = url_target() + '\n[escalation]\ninfra_dba = "@dba-oncall"\n'
+    run = product.run("-m", "triage", "--target=t", SELECT_1, "--incident-start", "2026-01-01T00:00Z",
+                      targets_toml=toml, env={"T_DB_URL": stopped_server_dsn})
+    assert "without recovery -> call @dba-oncall" in run.stdout, run.output
+
+
 def test_fixture_paths_exist() -> None:
     from dbrunbook.resources import demo_workdir, fixtures_dir
 
