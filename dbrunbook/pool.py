@@ -199,11 +199,17 @@ def probe_pooling(url: str, thresholds: Thresholds) -> str:
     name = sql.Identifier(f"dbrunbook_pooling_probe_{secrets.token_hex(4)}")
     params: dict[str, Any] = {"connect_timeout": max(1, round(thresholds.connect_timeout_s)),
                               "application_name": APPLICATION_NAME, "prepare_threshold": None}
+    # A pooler may refuse an `options` startup parameter: bound each transaction with SET LOCAL instead.
+    timeout = f"{thresholds.statement_timeout_ms}ms"
+    bound = "select set_config('statement_timeout', %s, true)"
     with psycopg.connect(url, **params) as a, psycopg.connect(url, **params) as b:
+        a.execute(bound, (timeout,))
         a.execute(sql.SQL("prepare {} as select 1").format(name))
         a.commit()
+        b.execute(bound, (timeout,))
         b.execute("select 1")
         try:
+            a.execute(bound, (timeout,))
             a.execute(sql.SQL("execute {}").format(name))
             mode = "session"
         except psycopg.errors.InvalidSqlStatementName:
@@ -211,6 +217,7 @@ def probe_pooling(url: str, thresholds: Thresholds) -> str:
         a.rollback()
         for conn in (b, a):  # the statement lives on B's server connection (pooler) or A's (session)
             try:
+                conn.execute(bound, (timeout,))
                 conn.execute(sql.SQL("deallocate {}").format(name))
                 conn.commit()
                 break
