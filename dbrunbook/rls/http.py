@@ -28,7 +28,7 @@ from psycopg import sql
 from dbrunbook.redact import REDACTOR
 from dbrunbook.rls.claims import TOKEN_LIFETIME_S, Claims, with_role
 from dbrunbook.rls.contract import Identity
-from dbrunbook.rls.matrix import CAP, SAMPLE, Outcome, Probe
+from dbrunbook.rls.matrix import CAP, SAMPLE, Outcome, Probe, capped_count
 
 if TYPE_CHECKING:
     import httpx
@@ -178,15 +178,19 @@ class Api:
         return self._clients[identity.name]
 
     def read(self, identity: Identity, schema: str, table: str, columns: str) -> Answer:
-        """``GET /rest/v1/<table>?select=<columns>&limit=CAP`` with ``Prefer: count=exact``."""
+        """``GET /rest/v1/<table>?select=<columns>&limit=CAP+1``: the count stops at the cap.
+
+        No ``Prefer: count=exact``: that makes PostgREST count the whole table, which a probe of a
+        production-sized table must not.
+        """
         import httpx
-        from postgrest import APIError, CountMethod
+        from postgrest import APIError
 
         self._last_status = None
         client = self.client(identity)
         builder = client.schema(schema) if schema != "public" else client
         try:
-            response = builder.table(table).select(columns, count=CountMethod.exact).limit(CAP).execute()
+            response = builder.table(table).select(columns).limit(CAP + 1).execute()
         except APIError as exc:
             # Gateway bodies lack PostgREST's keys; older supabase-py then puts the raw body in ``details``.
             text = " ".join(str(p) for p in (exc.message, exc.details) if p)
@@ -194,8 +198,7 @@ class Api:
         except httpx.HTTPError as exc:
             return Answer(None, network_error=f"{type(exc).__name__}: {exc}")
         rows = [r for r in response.data if isinstance(r, dict)]
-        return Answer(self._last_status, rows=rows, count=response.count if response.count is not None
-                      else len(rows))
+        return Answer(self._last_status, rows=rows, count=len(rows))
 
     def config_problem(self, answer: Answer, identity: Identity) -> ConfigProblem | None:
         """Gateway, JWT and network failures: the request never reached RLS (supabase-facts.md 3.2)."""
@@ -253,15 +256,29 @@ def _keys(p: Probe, rows: list[dict[str, Any]]) -> list[str]:
     return [r["k"] for r in p.full(query, {"rows": json.dumps(rows)})]
 
 
+def _leaked(p: Probe, pred: sql.Composable, params: dict[str, Any], rows: list[dict[str, Any]],
+            visible: list[str]) -> list[str]:
+    """Rows the API returned that the oracle denies; found by primary key (an index), not by a scan."""
+    pk = [c.name for c in p.columns if c.primary_key]
+    if pk and not p.table.is_view:
+        query = sql.SQL("select {key} as k from {t} t where ({tcols}) in (select {cols} from "
+                        "jsonb_populate_recordset(null::{t}, %(rows)s::jsonb)) and not ({pred})").format(
+            key=p.key(), t=p.ident, pred=pred, cols=sql.SQL(", ").join(sql.Identifier(c) for c in pk),
+            tcols=sql.SQL(", ").join(sql.SQL("t.{}").format(sql.Identifier(c)) for c in pk))
+        return [r["k"] for r in p.full(query, {**params, "rows": json.dumps(rows, default=str)})]
+    return [r["k"] for r in p.full(sql.SQL("select {} as k from {} t where {} = any(%(keys)s) and not {}")
+                                   .format(p.key(), p.ident, p.key(), pred), {**params, "keys": visible})]
+
+
 def probe_select(p: Probe, identity: Identity, api: Api) -> HttpOutcome:
     """Reads through the Data API return exactly the oracle's rows: more is a leak, fewer is blocking."""
     out = HttpOutcome(p.table.name, identity.name, "select")
     pred, params = p.oracle(identity)
     if p.table.verdict(identity, "select") == "deny":
         pred, params = sql.SQL("false"), {}
-    expected = p.full(sql.SQL("select count(*) as n from {} t where {}").format(p.ident, pred), params)[0]["n"]
+    expected = p.full(capped_count(p.ident, pred), params)[0]["n"]
     answer = api.read(identity, p.table.schema, p.table.relname, key_columns(p))
-    out.evidence = {"request": f"GET /rest/v1/{p.table.relname}?select={key_columns(p)}&limit={CAP}"
+    out.evidence = {"request": f"GET /rest/v1/{p.table.relname}?select={key_columns(p)}&limit={CAP + 1}"
                                + (f" (Accept-Profile: {p.table.schema})" if p.table.schema != "public" else ""),
                     "status": answer.status, "code": answer.code or None, "message": answer.message or None,
                     "expected_rows": expected, "visible_rows": answer.count if answer.ok else 0}
@@ -271,10 +288,7 @@ def probe_select(p: Probe, identity: Identity, api: Api) -> HttpOutcome:
     # PostgREST's mapping (supabase-facts.md 3.4): 401/403 42501 and any other refusal mean zero rows.
     count = (answer.count or 0) if answer.ok else 0
     visible = _keys(p, answer.rows) if answer.ok else []
-    leaked: list[str] = []
-    if visible:
-        leaked = [r["k"] for r in p.full(sql.SQL("select {} as k from {} t where {} = any(%(keys)s) and not {}")
-                                         .format(p.key(), p.ident, p.key(), pred), {**params, "keys": visible})]
+    leaked = _leaked(p, pred, params, answer.rows, visible) if visible else []
     who = f"{identity.name} ({identity.role}) via the Data API"
     if leaked or count > expected:
         out.problem, out.rows = "leak", leaked[:SAMPLE]

@@ -102,7 +102,7 @@ def _accepted_by_rls(exc: BaseException | None) -> bool:
 _FULL_RIGHTS = "select set_config('role', 'none', true), set_config('request.jwt.claims', '', true)"
 
 
-def _capped_count(ident: sql.Composable, where: sql.Composable) -> sql.Composed:
+def capped_count(ident: sql.Composable, where: sql.Composable) -> sql.Composed:
     """``count(*)`` that stops at CAP + 1 rows: a read probe of a 100-million-row table stays cheap."""
     return sql.SQL("select count(*) as n from (select 1 from {} t where {} limit {}) s").format(
         ident, where, sql.Literal(CAP + 1))
@@ -137,9 +137,9 @@ def probe_select(p: Probe, identity: Identity) -> Outcome:
             rows = tx.execute(sql.SQL("select {} as k, {}::text as loc from {} t limit {}").format(
                 p.key(), locator, p.ident, sql.Literal(CAP))).fetchall()
             visible, seen = [r["k"] for r in rows], [r["loc"] for r in rows]
-            count = tx.execute(_capped_count(p.ident, sql.SQL("true"))).fetchone()["n"]  # type: ignore[index]
+            count = tx.execute(capped_count(p.ident, sql.SQL("true"))).fetchone()["n"]  # type: ignore[index]
             tx.execute(_FULL_RIGHTS)
-            expected = tx.execute(_capped_count(p.ident, pred), params).fetchone()["n"]  # type: ignore[index]
+            expected = tx.execute(capped_count(p.ident, pred), params).fetchone()["n"]  # type: ignore[index]
             leaked = [r["k"] for r in tx.execute(leaked_q, {**params, "seen": seen}).fetchall()]
     except errors.Error as exc:
         if lockguard.gave_up(exc):
@@ -147,7 +147,7 @@ def probe_select(p: Probe, identity: Identity) -> Outcome:
             return out
         error = f"{_sqlstate(exc)} {str(exc).splitlines()[0]}"
     if expected is None:  # the request failed (e.g. 42501): ask the oracle on its own
-        expected = p.full(_capped_count(p.ident, pred), params)[0]["n"]
+        expected = p.full(capped_count(p.ident, pred), params)[0]["n"]
     capped = count > CAP or expected > CAP
     out.evidence = {"expected_rows": expected, "visible_rows": count, "error": error,
                     **({"capped_at": CAP} if capped else {})}
