@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+from psycopg import sql
 
 from dbrunbook import lockguard, resources, session
 from dbrunbook.checking import Check
@@ -153,4 +154,40 @@ def test_nothing_bypasses_tenant_rls(target: Target, db: Any, check: Check, rls_
                 "(no security_invoker): the table's policies are not applied to the caller",
                 f"view {v['view']}", f"alter view {v['view']} set (security_invoker = true);"))
     check.add_evidence("service_login_roles", roles)
+    check.require_none(findings)
+
+
+@pytest.mark.check("rls.matrix_has_data", severity="P2", runbook=RUNBOOK)
+def test_every_tenant_has_rows_the_matrix_can_judge(target: Target, db: Any, check: Check,
+                                                    rls_contract: Contract) -> None:
+    """Each contracted tenant owns at least one row of each tenant table: otherwise isolation passes vacuously.
+
+    A read cell where the oracle expects 0 rows and the identity sees 0 proves nothing, and an insert
+    cell with no row to clone skips. The contract's ``seed_sql`` gives writable targets the rows.
+    """
+    if rls_contract.seed_sql and not target.spec.read_only:
+        check.add_evidence("seeded_by", str(rls_contract.path.parent / "seed_sql"))
+        return
+    tenants = rls_contract.tenants
+    findings = []
+    for table in rls_contract.tables:
+        if not table.tenant_column or table.is_view or not tenants:
+            continue
+        cols = {c.name: c.type for c in discovery.columns(db, target.policy, table)}
+        if table.tenant_column not in cols:
+            continue
+        # One EXISTS per tenant on the tenant column (indexed in any sane schema): no count, no scan.
+        query = sql.SQL("select x.name from unnest(%(names)s::text[], %(ids)s::text[]) as x(name, id) "
+                        "where not exists (select 1 from {} t where t.{} = x.id::{})").format(
+            sql.Identifier(table.schema, table.relname), sql.Identifier(table.tenant_column),
+            sql.SQL(cols[table.tenant_column]))
+        empty = [r["name"] for r in session.query(db, target.policy, query.as_string(db),
+                                                  {"names": list(tenants), "ids": list(tenants.values())})]
+        if empty:
+            findings.append(check.finding(
+                f"{table.name} has no row of tenant(s) {', '.join(empty)}: the RLS matrix cannot tell a leak "
+                "or a block there",
+                f"table {table.name}, {table.tenant_column} = the tenant ids of {rls_contract.path.name}",
+                f"add seed_sql to {rls_contract.path.name} (rolled back after each probe, on writable targets; "
+                "docs/contracts.md), or contract tenants that own rows here", metadata={"tenants": empty}))
     check.require_none(findings)

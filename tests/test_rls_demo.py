@@ -230,3 +230,19 @@ def test_read_probes_stay_bounded_on_big_tables(product: Product, faulty_demo: C
         alter policy "Tenant members can view customers" on public.customers using (true);""")
     run = run_rls(product, leaking, "rls_contracts/test_matrix.py", "-m", "not writes", "-k", "customers")
     assert "LEAK" in only_failure(run, "rls.read_isolation", "public.customers-globex_admin")
+
+
+def test_tenants_without_rows_are_reported_not_passed_vacuously(
+        product: Product, faulty_demo: Callable[[str], str], tmp_path: Path) -> None:
+    dsn = faulty_demo("delete from public.contacts where company_id = '22222222-2222-4222-8222-222222222222';")
+    run = run_rls(product, dsn, "rls_contracts/test_structure.py")
+    message = run.message("rls.matrix_has_data")
+    assert run.outcome("rls.matrix_has_data") == "failed", run.output[-3000:]
+    assert "public.contacts has no row of tenant(s) globex" in message and "seed_sql" in message
+    # With the contract's seed on a writable target the matrix has rows again: nothing to report.
+    contract = tmp_path / "contracts.toml"
+    contract.write_text((REPO / "rls_contracts" / "contracts.toml").read_text().replace(
+        "[contract]\n", '[contract]\nseed_sql = "seed.sql"\n', 1))
+    (tmp_path / "seed.sql").write_text(SEED)
+    seeded = run_rls(product, dsn, "rls_contracts/test_structure.py", f"--contracts={contract}")
+    assert seeded.outcome("rls.matrix_has_data") == "passed"
