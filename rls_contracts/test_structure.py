@@ -166,7 +166,7 @@ def test_every_tenant_has_rows_the_matrix_can_judge(target: Target, db: Any, che
     cell with no row to clone skips. The contract's ``seed_sql`` gives writable targets the rows.
     """
     if rls_contract.seed_sql and not target.spec.read_only:
-        check.add_evidence("seeded_by", str(rls_contract.path.parent / "seed_sql"))
+        check.add_evidence("seeded_by", f"seed_sql of {rls_contract.path.name}")
         return
     tenants = rls_contract.tenants
     findings = []
