@@ -76,10 +76,12 @@ def pytest_html_results_summary(prefix: list[str], summary: list[str], postfix: 
     import html
 
     mark = {"passed": "ok", "failed": "FAIL", "skipped": "skip"}
-    head = "".join(f"<th>{op}</th>" for op in OPERATIONS)
+    # The DB operations, then extra columns such as "api select" (rls_contracts/test_http.py).
+    ops = [*OPERATIONS, *sorted({op for cells in _MATRIX.values() for op in cells} - set(OPERATIONS))]
+    head = "".join(f"<th>{html.escape(op)}</th>" for op in ops)
     rows = []
     for (table, identity), cells in sorted(_MATRIX.items()):
-        tds = "".join(f"<td>{mark.get(cells.get(op, ''), '-')}</td>" for op in OPERATIONS)
+        tds = "".join(f"<td>{mark.get(cells.get(op, ''), '-')}</td>" for op in ops)
         rows.append(f"<tr><td>{html.escape(table)}</td><td>{html.escape(identity)}</td>{tds}</tr>")
     postfix.append("<h2>RLS matrix</h2><table><tr><th>table</th><th>identity</th>" + head + "</tr>"
                    + "".join(rows) + "</table>")

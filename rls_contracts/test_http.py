@@ -9,7 +9,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from conftest import table_probe
+from conftest import cell_property, table_probe
 from dbrunbook import lockguard
 from dbrunbook.checking import Check
 from dbrunbook.rls import http as rls_http
@@ -47,6 +47,7 @@ def test_api_reads_return_exactly_own_tenant_rows(request: pytest.FixtureRequest
                                                   _apis: dict[str, rls_http.Api]) -> None:
     """Each identity reads exactly its oracle rows through GET /rest/v1 (supabase-py): more leaks, fewer blocks."""
     table, identity_name, _ = rls_cell
+    cell_property(request.node, (table, identity_name, "api select"))
     api = _api(target, _apis)
     db = request.getfixturevalue("db")
     reach = target.reachability()

@@ -93,6 +93,7 @@ def test_healthy_demo_passes_over_http(product: Product, supabase_server: Embedd
     assert {"anon", "authenticated", "service_role"} <= roles
     assert ("anon", "GET", "/rest/v1/customers", 401) in gateway.seen  # anon has no grant: 401 42501, 0 rows
     assert_no_secret(run, SECRET, ANON_KEY)
+    assert "<th>api select</th>" in run.report_files()["html"].read_text()  # the HTML matrix has its column
 
 
 def test_unconfigured_api_skips_with_the_reason(product: Product, supabase_server: EmbeddedInfo) -> None:
