@@ -246,3 +246,33 @@ def test_tenants_without_rows_are_reported_not_passed_vacuously(
     (tmp_path / "seed.sql").write_text(SEED)
     seeded = run_rls(product, dsn, "rls_contracts/test_structure.py", f"--contracts={contract}")
     assert seeded.outcome("rls.matrix_has_data") == "passed"
+
+
+PARTITIONED = """
+create table public.events_p (id bigint generated always as identity, company_id uuid not null, kind text,
+                              primary key (id, company_id)) partition by list (company_id);
+create table public.events_p_acme partition of public.events_p for values in ('11111111-1111-4111-8111-111111111111');
+create table public.events_p_globex partition of public.events_p for values in ('22222222-2222-4222-8222-222222222222');
+create table public.events_p_initech partition of public.events_p for values in ('33333333-3333-4333-8333-333333333333');
+alter table public.events_p enable row level security;
+create policy "tenant reads" on public.events_p for select to authenticated
+  using (company_id = (select auth.jwt() ->> 'company_id')::uuid);
+grant select on public.events_p to authenticated;
+insert into public.events_p (company_id, kind)
+  select c, 'k' || g from unnest(array['11111111-1111-4111-8111-111111111111',
+    '22222222-2222-4222-8222-222222222222', '33333333-3333-4333-8333-333333333333']::uuid[]) c,
+    generate_series(1, 3) g;
+"""
+
+
+def test_partitioned_tenant_table_is_judged_by_key_not_ctid(
+        product: Product, faulty_demo: Callable[[str], str], tmp_path: Path) -> None:
+    # Every partition starts at ctid (0,1): finding a tenant's rows again by ctid on the parent would
+    # match other tenants' rows and report a false leak.
+    dsn = faulty_demo(PARTITIONED)
+    contract = tmp_path / "contracts.toml"
+    contract.write_text((REPO / "rls_contracts" / "contracts.toml").read_text()
+                        + '\n[tables."public.events_p"]\noperations = ["select"]\n')
+    run = run_rls(product, dsn, "rls_contracts/test_matrix.py", f"--contracts={contract}", "-k", "events_p")
+    cells = [r for r in run.results if r["check_id"] == "rls.read_isolation"]
+    assert cells and {r["outcome"] for r in cells} == {"passed"}, run.output[-3000:]

@@ -102,6 +102,23 @@ def _accepted_by_rls(exc: BaseException | None) -> bool:
 _FULL_RIGHTS = "select set_config('role', 'none', true), set_config('request.jwt.claims', '', true)"
 
 
+_RELKINDS: dict[tuple[int, str], str] = {}
+
+
+def _plain_table(p: Probe) -> bool:
+    """Whether rows can be found again by ctid: only in an ordinary table.
+
+    A partitioned table's ctids repeat across partitions, and views have none.
+    """
+    key = (id(p.conn), p.table.name)
+    if key not in _RELKINDS:
+        rows = p.full(sql.SQL("select c.relkind::text as k from pg_catalog.pg_class c join pg_catalog.pg_namespace n "
+                              "on n.oid = c.relnamespace where n.nspname = %(s)s and c.relname = %(r)s"),
+                      {"s": p.table.schema, "r": p.table.relname})
+        _RELKINDS[key] = rows[0]["k"] if rows else "?"
+    return _RELKINDS[key] == "r"
+
+
 def capped_count(ident: sql.Composable, where: sql.Composable) -> sql.Composed:
     """``count(*)`` that stops at CAP + 1 rows: a read probe of a 100-million-row table stays cheap."""
     return sql.SQL("select count(*) as n from (select 1 from {} t where {} limit {}) s").format(
@@ -120,10 +137,11 @@ def probe_select(p: Probe, identity: Identity) -> Outcome:
     pred, params = p.oracle(identity)
     if p.table.verdict(identity, "select") == "deny":
         pred, params = sql.SQL("false"), {}
-    # Tables: rows seen by the identity are found again by ctid (a TID scan); views have no ctid.
-    locator = sql.SQL("t.ctid") if not p.table.is_view else p.key()
-    found = sql.SQL("t.ctid = any(%(seen)s::tid[])") if not p.table.is_view else sql.SQL(
-        "{} = any(%(seen)s)").format(p.key())
+    # Ordinary tables: rows seen by the identity are found again by ctid (a TID scan). Views and
+    # partitioned tables: by their key (a scan, bounded by statement_timeout).
+    by_ctid = not p.table.is_view and _plain_table(p)
+    locator = sql.SQL("t.ctid") if by_ctid else p.key()
+    found = sql.SQL("t.ctid = any(%(seen)s::tid[])") if by_ctid else sql.SQL("{} = any(%(seen)s)").format(p.key())
     leaked_q = sql.SQL("select {} as k from {} t where {} and not ({})").format(p.key(), p.ident, found, pred)
     visible: list[str] = []
     seen: list[str] = []
