@@ -253,7 +253,8 @@ create table public.events_p (id bigint generated always as identity, company_id
                               primary key (id, company_id)) partition by list (company_id);
 create table public.events_p_acme partition of public.events_p for values in ('11111111-1111-4111-8111-111111111111');
 create table public.events_p_globex partition of public.events_p for values in ('22222222-2222-4222-8222-222222222222');
-create table public.events_p_initech partition of public.events_p for values in ('33333333-3333-4333-8333-333333333333');
+create table public.events_p_initech partition of public.events_p
+  for values in ('33333333-3333-4333-8333-333333333333');
 alter table public.events_p enable row level security;
 create policy "tenant reads" on public.events_p for select to authenticated
   using (company_id = (select auth.jwt() ->> 'company_id')::uuid);
