@@ -15,6 +15,7 @@ import pytest
 
 from dbrunbook import locks, resources, session
 from dbrunbook.checking import Check
+from dbrunbook.redact import jsonable
 from dbrunbook.targets import Target
 
 pytestmark = [pytest.mark.locks]
@@ -117,7 +118,7 @@ def test_no_prepared_transaction_is_left_behind(target: Target, db: Any, check: 
     """No two-phase transaction has stayed prepared longer than idle_in_transaction_s."""
     limit = target.spec.thresholds.idle_in_transaction_s
     rows = session.query(db, target.policy, resources.sql("activity_prepared_xacts"))
-    check.add_evidence("prepared_xacts", locks.jsonable(rows))
+    check.add_evidence("prepared_xacts", jsonable(rows))
     check.require_none(
         check.finding(
             f"prepared transaction {r['gid']!r} left for {r['age_s']:.1f}s > idle_in_transaction_s {limit:g}s "
@@ -148,7 +149,7 @@ def test_no_deadlock_during_the_run(target: Target, db: Any, check: Check) -> No
     keys = ("deadlocks", "conflicts", "sessions_killed", "sessions_fatal", "sessions_abandoned", "xact_rollback")
     delta = {k: (after.get(k) or 0) - (before.get(k) or 0) for k in keys}
     window = round(time.monotonic() - started, 2)
-    check.add_evidence("pg_stat_database_window", locks.jsonable(
+    check.add_evidence("pg_stat_database_window", jsonable(
         {"window_s": window, "before": before, "after": after, "delta": delta}))
     if delta["deadlocks"] > 0:
         check.fail(check.finding(

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import pytest
 
-from dbrunbook import connections, pool
+from dbrunbook import pool
 from dbrunbook.checking import Check
 from dbrunbook.config import ServiceSpec
 from dbrunbook.targets import Target
@@ -25,25 +25,6 @@ def _services(target: Target) -> tuple[ServiceSpec, ...]:
     return target.spec.services
 
 
-#: Slots a pool probe leaves free on a direct connection, at least (safe on production first: the
-#: probe must never be what exhausts max_connections during an incident).
-KEEP_FREE_SLOTS = 5
-
-
-def _would_exhaust(target: Target, service: ServiceSpec, url: pool.ServiceUrl) -> str | None:
-    """Why opening this pool could take the last connection slots of the target's server, if it could."""
-    if url.url is None or pool.pooler_hint(url.url) or url.host != target.host or target.problem:
-        return None  # a pooler multiplexes; another server's headroom is not ours to read
-    if not target.reachability().ok:
-        return None
-    room = connections.usage(target.connection(), target.policy).headroom
-    if room - service.pool_max_size < KEEP_FREE_SLOTS:
-        return (f"not opened: {service.name}'s pool_max_size {service.pool_max_size} would leave "
-                f"{max(0, room - service.pool_max_size)} of {room} free slots (the probe keeps at least "
-                f"{KEEP_FREE_SLOTS}); connections.service_pools reports the headroom")
-    return None
-
-
 @pytest.mark.check("pool.service_ready", severity="P1", runbook=pool.POOL_RUNBOOK)
 def test_every_service_pool_opens_at_max_size(target: Target, check: Check) -> None:
     """Each service's pool opens and hands out pool_max_size connections that answer select 1."""
@@ -56,7 +37,7 @@ def test_every_service_pool_opens_at_max_size(target: Target, check: Check) -> N
                 f"export {service.db_url_env[0]}=<the service's DB URL> in this run's environment, or drop "
                 "db_url_env to use the target's URL", detail="runbook: Diagnóstico 1 (Variáveis de ambiente e URLs)"))
             continue
-        held_back = _would_exhaust(target, service, url)
+        held_back = pool.would_exhaust(target, service, url)
         if held_back:
             evidence.append({"service": service.name, "host": url.host, "skipped": held_back})
             continue

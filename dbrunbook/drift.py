@@ -18,7 +18,7 @@ import pytest
 
 from dbrunbook import catalog, options
 from dbrunbook.catalog import DriftItem, Snapshot
-from dbrunbook.exceptions import MigrationFailed
+from dbrunbook.exceptions import MigrationFailed, first_line
 from dbrunbook.history import resolve_workdir
 from dbrunbook.redact import REDACTOR
 from dbrunbook.shadow import ShadowPool
@@ -103,7 +103,7 @@ class DriftSession:
             actual: Snapshot | None = catalog.take(db, target.policy, f"target {target.name}")
         except Exception as exc:  # psycopg.Error: permissions, timeouts; reported, not raised
             actual = None
-            problem = f"cannot read {target.name}'s catalog: {str(exc).strip().splitlines()[0]}"
+            problem = f"cannot read {target.name}'s catalog: {first_line(exc)}"
         if actual is not None:
             self._write_snapshot(target.name, actual)
         baseline = self.baseline(target, actual.major if actual else None)
@@ -165,7 +165,7 @@ class DriftSession:
                 snap = catalog.take(conn, policy, label)
         except Exception as exc:  # psycopg.Error: unreachable, auth, permissions
             return Baseline("target", label, problem=f"cannot read {name}'s catalog: "
-                                                     f"{REDACTOR.text(str(exc).strip().splitlines()[0])}")
+                                                     f"{REDACTOR.text(first_line(exc))}")
         self._compare_snapshots[name] = snap
         return Baseline("target", label, snap)
 

@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 import pytest
 
 from dbrunbook import connections, locks, resources, session
-from dbrunbook.redact import REDACTOR
+from dbrunbook.redact import REDACTOR, jsonable
 
 if TYPE_CHECKING:
     import psycopg
@@ -113,7 +113,7 @@ def collect(target: Target, *, run_started_at: datetime | None = None, probes: i
     section("migrations", history)
     section("probe_latency", lambda: probe_latency(conn, policy, probes))
     bundle["thresholds"] = dict(t.__dict__)
-    return locks.jsonable(bundle)  # type: ignore[no-any-return]
+    return jsonable(bundle)  # type: ignore[no-any-return]
 
 
 def write(bundle: dict[str, Any], reports_dir: Path) -> Path:

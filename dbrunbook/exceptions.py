@@ -31,6 +31,16 @@ class MigrationFailed(DbrunbookError):
         super().__init__(f"{path}: at statement {statement_no} ({first_line[:80]!r}): {error}")
 
 
+def first_line(exc: BaseException) -> str:
+    """The first line of an error's message (psycopg adds DETAIL/HINT lines), or its type's name.
+
+    >>> first_line(ValueError("bad thing\\nDETAIL: more"))
+    'bad thing'
+    """
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
+
+
 def usage_error(what: str, *, checked: list[str], fixes: list[str]) -> pytest.UsageError:
     """Build a usage error in the "what / Checked / To fix this" shape (pytest-postgresql style).
 

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from dbrunbook import resources
+from dbrunbook.exceptions import first_line
 from dbrunbook.migrations import MigrationFile, SkippedFile, migrations_dir, scan
 from dbrunbook.redact import REDACTOR
 
@@ -132,14 +133,14 @@ def read_remote(conn: psycopg.Connection[dict[str, Any]], policy: SessionPolicy)
     try:
         meta = session.query(conn, policy, resources.sql("history_table"))[0]
     except psycopg.Error as exc:
-        return RemoteHistory(present=False, problem=f"cannot inspect supabase_migrations: {_first_line(exc)}")
+        return RemoteHistory(present=False, problem=f"cannot inspect supabase_migrations: {first_line(exc)}")
     if not meta["present"]:
         return RemoteHistory(present=False)
     name = "history_versions" if meta["has_statements"] and meta["has_name"] else "history_versions_bare"
     try:
         rows = session.query(conn, policy, resources.sql(name))
     except psycopg.errors.InsufficientPrivilege as exc:
-        problem = f"cannot read supabase_migrations.schema_migrations: {_first_line(exc)}"
+        problem = f"cannot read supabase_migrations.schema_migrations: {first_line(exc)}"
         return RemoteHistory(present=True, problem=problem)
     return RemoteHistory(present=True, rows=tuple(
         RemoteMigration(str(r["version"]), str(r["name"] or ""),
@@ -200,6 +201,3 @@ def _edited(f: MigrationFile, mine: tuple[str, ...], recorded: tuple[str, ...], 
     return Edited(f, differing, len(mine), len(recorded), REDACTOR.text("\n".join(lines)))
 
 
-def _first_line(exc: BaseException) -> str:
-    text = str(exc).strip()
-    return text.splitlines()[0] if text else type(exc).__name__

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 import pytest
 
 from dbrunbook import resources, session
+from dbrunbook.exceptions import first_line
 
 if TYPE_CHECKING:
     import psycopg
@@ -62,6 +63,5 @@ def gave_up(exc: BaseException | None) -> bool:
 
 def gave_up_reason(exc: BaseException) -> str:
     """Skip reason for a probe that hit its lock_timeout."""
-    first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-    return (f"not probed: gave up waiting for a lock after lock_timeout ({first}); see locks.blocking_chains "
+    return (f"not probed: gave up waiting for a lock after lock_timeout ({first_line(exc)}); see locks.blocking_chains "
             "for the blocker and the mitigation")

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
@@ -29,11 +28,6 @@ def clean_query(text: str | None, limit: int = QUERY_CHARS) -> str:
     if len(one_line) > limit:
         one_line = one_line[: limit - 1] + "…"
     return REDACTOR.text(one_line)
-
-
-def jsonable(data: Any) -> Any:
-    """Evidence as plain JSON types (timestamps as ISO strings), redacted."""
-    return REDACTOR.data(json.loads(json.dumps(data, default=str)))
 
 
 @dataclass(frozen=True)

@@ -17,12 +17,15 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
+from dbrunbook import connections
 from dbrunbook.config import ServiceSpec, Thresholds
 from dbrunbook.redact import REDACTOR
 from dbrunbook.session import APPLICATION_NAME, ConnectFailure, classify
 
 if TYPE_CHECKING:
     import psycopg
+
+    from dbrunbook.targets import Target
 
 POOL_RUNBOOK = "Sintomas comuns (ConnectionPool not started) / Diagnóstico 1"
 # PgBouncer's own refusal texts, mapped to the Supavisor vocabulary classify() knows.
@@ -113,6 +116,25 @@ def _classify(text: str, url: ServiceUrl, elapsed_s: float) -> ConnectFailure:
             text = f"{meaning}: {text}"
     host, _, port = url.host.rpartition(":")
     return classify(Exception(text), host=host, port=int(port) if port.isdigit() else None, elapsed_s=elapsed_s)
+
+
+#: Slots a pool probe leaves free on a direct connection, at least (safe on production first: the
+#: probe must never be what exhausts max_connections during an incident).
+KEEP_FREE_SLOTS = 5
+
+
+def would_exhaust(target: Target, service: ServiceSpec, url: ServiceUrl) -> str | None:
+    """Why opening this pool could take the last connection slots of the target's server, if it could."""
+    if url.url is None or pooler_hint(url.url) or url.host != target.host or target.problem:
+        return None  # a pooler multiplexes; another server's headroom is not ours to read
+    if not target.reachability().ok:
+        return None
+    room = connections.usage(target.connection(), target.policy).headroom
+    if room - service.pool_max_size < KEEP_FREE_SLOTS:
+        return (f"not opened: {service.name}'s pool_max_size {service.pool_max_size} would leave "
+                f"{max(0, room - service.pool_max_size)} of {room} free slots (the probe keeps at least "
+                f"{KEEP_FREE_SLOTS}); connections.service_pools reports the headroom")
+    return None
 
 
 def open_pool(service: ServiceSpec, url: ServiceUrl, thresholds: Thresholds) -> PoolResult:

@@ -7,6 +7,7 @@ we were never told about (passwords in URLs and conninfo strings, JWTs, Supabase
 
 from __future__ import annotations
 
+import json
 import re
 import threading
 from collections.abc import Iterable
@@ -84,6 +85,11 @@ class Redactor:
 
 #: The process-wide redactor: the plugin feeds it, every writer uses it.
 REDACTOR = Redactor()
+
+
+def jsonable(data: Any) -> Any:
+    """Evidence as plain JSON types (timestamps and the like as strings), redacted."""
+    return REDACTOR.data(json.loads(json.dumps(data, default=str)))
 
 
 def redact(value: str) -> str:

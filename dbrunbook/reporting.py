@@ -21,7 +21,7 @@ from dbrunbook import __version__, lockguard
 from dbrunbook.checking import CHECK_KEY
 from dbrunbook.config import RunbookConfig
 from dbrunbook.findings import SEVERITIES, SEVERITY_MEANING, CheckMeta
-from dbrunbook.redact import REDACTOR
+from dbrunbook.redact import REDACTOR, jsonable
 
 STATE_KEY = pytest.StashKey[dict[str, Any]]()
 ESCALATION_AFTER = timedelta(minutes=15)
@@ -83,7 +83,7 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
             "findings": [f.as_dict() for f in ctx.findings] if ctx else [],
             "evidence": ctx.evidence if ctx else {},
         }
-        report.dbrunbook = REDACTOR.data(json.loads(json.dumps(data, default=str)))  # type: ignore[attr-defined]
+        report.dbrunbook = jsonable(data)  # type: ignore[attr-defined]
         if ctx and ctx.evidence and item.config.pluginmanager.hasplugin("html"):
             from pytest_html import extras
 

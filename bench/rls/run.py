@@ -56,10 +56,6 @@ class Side:
     probing_s: float = 0.0  # ours: summed call time of the matrix cells (the probes themselves)
 
 
-def _env(extra: dict[str, str]) -> dict[str, str]:
-    return user_env({k: v for k, v in extra.items()})
-
-
 def run_ours(dsn: str, contract: Path, n: str, *select: str) -> Side:
     """`pytest -m rls [select]` on the url target, end to end (interpreter start-up and reports included)."""
     reports = WORK / f"reports-{n}"
@@ -69,7 +65,7 @@ def run_ours(dsn: str, contract: Path, n: str, *select: str) -> Side:
     cmd = [sys.executable, "-m", "pytest", "-m", "rls", "--target=bench", f"--targets-file={toml}",
            f"--contracts={contract}", f"--reports-dir={reports}", "-q", "-p", "no:cacheprovider", *select]
     t0 = time.monotonic()
-    proc = subprocess.run(cmd, cwd=REPO, env=_env({"BENCH_RLS_DB_URL": dsn}), capture_output=True, text=True,
+    proc = subprocess.run(cmd, cwd=REPO, env=user_env({"BENCH_RLS_DB_URL": dsn}), capture_output=True, text=True,
                           timeout=TIMEOUT, check=False)
     wall = time.monotonic() - t0
     (WORK / f"ours-{n}.out").write_text(proc.stdout + proc.stderr)
@@ -87,7 +83,7 @@ def run_pgtap(port: int, password: str, path: Path, probes: int, n: str) -> Side
     """`pg_prove` on the generated file, as the project's `postgres` role (password only in the env)."""
     cmd = ["pg_prove", "-h", "127.0.0.1", "-p", str(port), "-U", "postgres", "-d", "postgres", str(path)]
     t0 = time.monotonic()
-    proc = subprocess.run(cmd, cwd=WORK, env=_env({"PGPASSWORD": password}), capture_output=True, text=True,
+    proc = subprocess.run(cmd, cwd=WORK, env=user_env({"PGPASSWORD": password}), capture_output=True, text=True,
                           timeout=TIMEOUT, check=False)
     wall = time.monotonic() - t0
     out = proc.stdout + proc.stderr

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 from psycopg import errors, sql
 
 from dbrunbook import lockguard, session
+from dbrunbook.exceptions import first_line
 from dbrunbook.rls.contract import Identity, Operation, TableContract
 from dbrunbook.rls.discovery import Column
 from dbrunbook.rls.request import as_request
@@ -163,7 +164,7 @@ def probe_select(p: Probe, identity: Identity) -> Outcome:
         if lockguard.gave_up(exc):
             out.skipped = lockguard.gave_up_reason(exc)
             return out
-        error = f"{_sqlstate(exc)} {str(exc).splitlines()[0]}"
+        error = f"{_sqlstate(exc)} {first_line(exc)}"
     if expected is None:  # the request failed (e.g. 42501): ask the oracle on its own
         expected = p.full(capped_count(p.ident, pred), params)[0]["n"]
     capped = count > CAP or expected > CAP
@@ -307,7 +308,7 @@ def probe_update(p: Probe, identity: Identity) -> Outcome:
                 p.key(with_tenant=False), p.ident)).fetchall()]
     except errors.Error as e:
         exc = e
-        error = f"{_sqlstate(e)} {str(e).splitlines()[0]}"
+        error = f"{_sqlstate(e)} {first_line(e)}"
     strays = [k for k in touched if k not in own_keys]
     own_touched = len(touched) - len(strays)
     out.evidence = {"statement": stmt.as_string(p.conn), "touched": len(touched), "own_rows": len(own_keys),
@@ -375,7 +376,7 @@ def probe_delete(p: Probe, identity: Identity) -> Outcome:
                 p.key(), p.ident, p.key()), {"keys": [r["k"] for r in before]}).fetchall()}
             gone = {r["k"] for r in before} - left
     except errors.Error as exc:
-        error = f"{_sqlstate(exc)} {str(exc).splitlines()[0]}"
+        error = f"{_sqlstate(exc)} {first_line(exc)}"
     strays = [k for k in foreign if k in gone]
     own_gone = sum(1 for k in own if k in gone)
     out.evidence = {"deleted": len(gone), "own_rows": len(own), "error": error}
