@@ -16,6 +16,7 @@ from dbrunbook.checking import Check
 from dbrunbook.config import RunbookConfig
 from dbrunbook.redact import REDACTOR
 from dbrunbook.targets import Target
+from dbrunbook.targets.container import docker_engine_answers
 
 pytestmark = [pytest.mark.triage]
 
@@ -79,7 +80,7 @@ def test_supabase_status_reports_a_running_stack(target: Target, check: Check, r
     if cli is None:
         pytest.skip(f"the Supabase CLI is not installed (checked: {', '.join(checked)}); "
                     "npm i -D supabase, or see https://supabase.com/docs/guides/local-development/cli")
-    docker_ok, docker_detail = localstack.docker_answers()
+    docker_ok, docker_detail = docker_engine_answers()
     if not docker_ok:
         pytest.skip(f"`supabase status` needs Docker: {docker_detail}")
     workdir = next((p for p in workdirs if (p / "supabase").is_dir()), workdirs[0])

@@ -15,11 +15,12 @@ from pathlib import Path
 
 import pytest
 
-from dbrunbook import localstack, logscan
+from dbrunbook import logscan
 from dbrunbook.checking import Check
 from dbrunbook.config import RunbookConfig
 from dbrunbook.redact import REDACTOR
 from dbrunbook.targets import Target
+from dbrunbook.targets.container import docker_engine_answers
 
 pytestmark = [pytest.mark.triage, pytest.mark.logs]
 
@@ -57,7 +58,7 @@ def _compose_logs(target: Target, runbook_config: RunbookConfig, rootdir: Path) 
     docker = shutil.which("docker")
     if docker is None:
         return f"target {target.name}: no docker command for the runbook's compose logs; {HOW}"
-    ok, detail = localstack.docker_answers()
+    ok, detail = docker_engine_answers()
     if not ok:
         return f"target {target.name}: the runbook's compose logs need Docker ({detail}); {HOW}"
     folders = [p for p in (runbook_config.workdir, target.spec.workdir, rootdir) if p is not None]

@@ -6,11 +6,8 @@ import shutil
 import socket
 import subprocess
 import time
-import warnings
 from dataclasses import dataclass
 from pathlib import Path
-
-from dbrunbook.targets.container import docker_engine_answers
 
 #: Local stack defaults (supabase-facts.md 5.1).
 STUDIO_URL = "http://127.0.0.1:54323"
@@ -36,17 +33,6 @@ def tcp_answers(host: str, port: int, timeout_s: float) -> tuple[bool, str]:
     except OSError as exc:
         return False, f"{host}:{port}: {exc.strerror or exc}"
     return True, f"{host}:{port} accepted a connection in {(time.monotonic() - t0) * 1000:.0f} ms"
-
-
-def docker_answers() -> tuple[bool, str]:
-    """:func:`~dbrunbook.targets.container.docker_engine_answers`, minus its ResourceWarning.
-
-    When the engine is absent that probe leaves its Unix socket unclosed; under ``filterwarnings =
-    error`` the warning would surface as an error in whatever test runs at the next garbage collection.
-    """
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", ResourceWarning)
-        return docker_engine_answers()
 
 
 def find_cli(*workdirs: Path) -> tuple[list[str] | None, list[str]]:
