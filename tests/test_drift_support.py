@@ -3,15 +3,13 @@
 from __future__ import annotations
 
 import shutil
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from urllib.parse import urlsplit, urlunsplit
 
 import psycopg
-from psycopg import sql
+from databases import clone_database, drop_database, with_db
 
 from dbrunbook.targets.embedded import EmbeddedInfo
 
@@ -41,29 +39,14 @@ class Clone:
             conn.commit()
 
 
-def _with_db(dsn: str, dbname: str) -> str:
-    parts = urlsplit(dsn)
-    return urlunsplit(parts._replace(path=f"/{dbname}"))
-
-
 @contextmanager
 def cloned_database(info: EmbeddedInfo, name: str) -> Iterator[Clone]:
     """``create database <name> template postgres`` on the server; dropped afterwards."""
-    with psycopg.connect(info.admin_dsn, autocommit=True) as conn:
-        conn.execute(sql.SQL("drop database if exists {} with (force)").format(sql.Identifier(name)))
-        for attempt in range(20):
-            try:
-                conn.execute(sql.SQL("create database {} template postgres").format(sql.Identifier(name)))
-                break
-            except psycopg.errors.ObjectInUse:  # a product run's session still closing
-                if attempt == 19:
-                    raise
-                time.sleep(0.25)
+    clone_database(info.admin_dsn, "postgres", name)
     try:
-        yield Clone(name, _with_db(info.dsn, name), _with_db(info.admin_dsn, name))
+        yield Clone(name, with_db(info.dsn, name), with_db(info.admin_dsn, name))
     finally:
-        with psycopg.connect(info.admin_dsn, autocommit=True) as conn:
-            conn.execute(sql.SQL("drop database if exists {} with (force)").format(sql.Identifier(name)))
+        drop_database(info.admin_dsn, name)
 
 
 def copy_project(src: Path, dest: Path) -> Path:

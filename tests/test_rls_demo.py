@@ -2,43 +2,17 @@
 
 from __future__ import annotations
 
-import time
-import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from urllib.parse import urlsplit, urlunsplit
 
 import psycopg
 import pytest
+from databases import clone_database, drop_database, with_db
 
 from conftest import REPO, Product, ProductRun, url_target
 from dbrunbook.targets.embedded import EmbeddedInfo
 
 WRITABLE = url_target("read_only = false")
-
-
-def with_db(dsn: str, name: str) -> str:
-    return urlunsplit(urlsplit(dsn)._replace(path=f"/{name}"))
-
-
-def clone_database(admin_dsn: str, template: str) -> str:
-    """``create database x template <template>``, retried while another session briefly uses the template."""
-    name = f"rls_{uuid.uuid4().hex[:10]}"
-    with psycopg.connect(admin_dsn, autocommit=True) as conn:
-        for attempt in range(50):
-            try:
-                conn.execute(f'create database "{name}" template "{template}"')
-                return name
-            except psycopg.errors.ObjectInUse:
-                if attempt == 49:
-                    raise
-                time.sleep(0.2)
-    raise AssertionError("unreachable")
-
-
-def drop_database(admin_dsn: str, name: str) -> None:
-    with psycopg.connect(admin_dsn, autocommit=True) as conn:
-        conn.execute(f'drop database if exists "{name}" with (force)')
 
 
 @pytest.fixture

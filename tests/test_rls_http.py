@@ -9,8 +9,9 @@ from contextlib import ExitStack
 
 import psycopg
 import pytest
+from databases import clone_database, drop_database, with_db
 from postgrest_standin import Gateway, postgrest_standin
-from test_rls_demo import clone_database, drop_database, failures, only_failure, with_db
+from test_rls_demo import failures, only_failure
 
 from conftest import Product, ProductRun, url_target
 from dbrunbook.rls.claims import key_claims

@@ -6,7 +6,8 @@ from collections.abc import Callable, Iterator
 
 import psycopg
 import pytest
-from test_rls_demo import clone_database, drop_database, failures, only_failure, with_db
+from databases import clone_database, drop_database, with_db
+from test_rls_demo import failures, only_failure
 
 from conftest import REPO, Product, ProductRun, url_target
 from dbrunbook.targets.embedded import EmbeddedInfo, EmbeddedServer
