@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 PYTEST_ARGS ?=
 
-.PHONY: triage test lint typecheck bench clean
+.PHONY: triage test faults lint typecheck bench clean
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -20,6 +20,10 @@ triage: $(STAMP)
 ## The suite's own tests: inject faults into real Postgres and run the product as users do.
 test: $(STAMP)
 	$(BIN)/pytest -c tests/pytest.ini tests $(PYTEST_ARGS)
+
+## The fault matrix: every @pytest.mark.fault self-test as a row; rewrites the README's table.
+faults: $(STAMP)
+	$(BIN)/pytest -c tests/pytest.ini -m fault tests --fault-matrix-readme=README.md $(PYTEST_ARGS)
 
 lint: $(STAMP)
 	$(BIN)/ruff check dbrunbook checks rls_contracts tests bench

@@ -15,6 +15,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from faultmatrix import FaultMatrix
+from faultmatrix import add_options as _fault_matrix_options
 
 from dbrunbook.resources import demo_workdir
 from dbrunbook.targets.embedded import EmbeddedInfo, EmbeddedServer
@@ -26,6 +28,15 @@ _SCRUBBED = ("SUPABASE_DB_URL", "DATABASE_URL", "SUPABASE_URL", "SUPABASE_ANON_K
              "DBRUNBOOK_WORKDIR", "DBRUNBOOK_LOGS", "DBRUNBOOK_INCIDENT_START", "DBRUNBOOK_NO_REPORTS",
              "DBRUNBOOK_COMPARE_TARGET", "DBRUNBOOK_COMPARE_SNAPSHOT", "DBRUNBOOK_SNAPSHOT_OUT",
              "DBRUNBOOK_REPORTS_DIR", "DBRUNBOOK_CONTRACTS", "PYTEST_XDIST_WORKER")
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    _fault_matrix_options(parser)
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    # The fault matrix prints at the end of `make test` and `make faults` (tests/faultmatrix.py).
+    config.pluginmanager.register(FaultMatrix(config), "faultmatrix")
 
 
 @dataclass

@@ -27,6 +27,8 @@ def small() -> Iterator[faults.SmallCluster]:
         yield cluster
 
 
+@pytest.mark.fault(scenario="healthy small server (8 slots)",
+                   expect="pass: connections.headroom, connections.service_pools")
 def test_healthy_small_server_passes(product: Product, small: faults.SmallCluster) -> None:
     run = product.run(*CHECKS, targets_toml=url_target(services(3)), env={"T_DB_URL": small.dsn})
     assert run.outcome("connections.headroom") == "passed", run.output
@@ -35,6 +37,8 @@ def test_healthy_small_server_passes(product: Product, small: faults.SmallCluste
     assert evidence["available"] == 6 and evidence["max_connections"] == 8
 
 
+@pytest.mark.fault(scenario="connection slots nearly exhausted by a service",
+                   expect="fail connections.headroom P1 + service_pools P1 with counts")
 def test_filled_server_fails_with_counts_and_the_pool_that_no_longer_fits(
         product: Product, small: faults.SmallCluster) -> None:
     with faults.hold_connections(small.dsn, 4, app="agent-runtime"):

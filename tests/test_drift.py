@@ -48,6 +48,7 @@ def membership_server() -> Iterator[EmbeddedInfo]:
         server.stop()
 
 
+@pytest.mark.fault(scenario="healthy demo vs its migrations", expect="pass: every drift kind, snapshot written")
 def test_clean_demo_reports_no_drift_and_writes_the_reports(product: Product, supabase_server: EmbeddedInfo,
                                                             tmp_path: Path) -> None:
     out = tmp_path / "snap-{target}.json"
@@ -119,6 +120,8 @@ DEMO_EXPECTED = {
 }
 
 
+@pytest.mark.fault(scenario="schema drift of every kind in the demo",
+                   expect="fail drift.<kind> per object (RLS off/policy: P0)")
 def test_every_kind_of_drift_in_the_demo_is_named(product: Product, supabase_server: EmbeddedInfo) -> None:
     with cloned_database(supabase_server, "drift_demo") as clone:
         clone.admin(*DEMO_FAULTS)
@@ -151,6 +154,8 @@ MEMBERSHIP_FAULTS = (
 )
 
 
+@pytest.mark.fault(scenario="tampered helper, restrictive policy, auth trigger, cron, role setting",
+                   expect="fail drift.functions/policies/triggers/cron_jobs/role_settings")
 def test_membership_drift_tampered_helper_restrictive_policy_auth_trigger_cron_role(
         product: Product, membership_server: EmbeddedInfo) -> None:
     env = {"T_DB_URL": membership_server.dsn}
@@ -178,6 +183,8 @@ def test_membership_drift_tampered_helper_restrictive_policy_auth_trigger_cron_r
     assert "schedule: expected 0 3 * * *" in run.message("drift.cron_jobs")
 
 
+@pytest.mark.fault(scenario="migration that cannot apply to the shadow",
+                   expect="fail drift.baseline naming file + statement; drift kinds skip")
 def test_shadow_that_cannot_apply_names_file_and_statement_and_history_still_runs(
         product: Product, supabase_server: EmbeddedInfo, tmp_path: Path) -> None:
     folder = copy_project(demo_workdir(), tmp_path / "demo")
@@ -206,6 +213,8 @@ db_url_env = "S_DB_URL"
 """
 
 
+@pytest.mark.fault(scenario="RLS disabled vs another target / a saved snapshot",
+                   expect="fail drift.tables naming the baseline")
 def test_compare_target_and_saved_snapshot(product: Product, supabase_server: EmbeddedInfo,
                                            tmp_path: Path) -> None:
     snapshot = tmp_path / "staging.json"
@@ -227,6 +236,7 @@ def test_compare_target_and_saved_snapshot(product: Product, supabase_server: Em
     assert f"between snapshot {snapshot} and t" in vs_snapshot.message("drift.tables")
 
 
+@pytest.mark.fault(scenario="same migrations on another PostgreSQL major", expect="pass: no drift, version note")
 @pytest.mark.slow
 @pytest.mark.parametrize("major", [16, 18])
 def test_clean_apply_on_another_major_reports_no_drift(product: Product, supabase_server: EmbeddedInfo,
@@ -246,6 +256,8 @@ def test_clean_apply_on_another_major_reports_no_drift(product: Product, supabas
 FAKE_JWT = "eyJhbGciOiJIUzI1NiJ9.eyJyb2xlIjoic2VydmljZV9yb2xlIn0.c2lnbmF0dXJlLW9mLWEta2V5"
 
 
+@pytest.mark.fault(scenario="secret JWT in a function body",
+                   expect="fail drift.functions; secret absent from every output")
 def test_secrets_in_bodies_never_reach_reports_or_snapshots(product: Product, supabase_server: EmbeddedInfo,
                                                              tmp_path: Path) -> None:
     snapshot = tmp_path / "snap.json"
@@ -261,6 +273,7 @@ def test_secrets_in_bodies_never_reach_reports_or_snapshots(product: Product, su
     assert FAKE_JWT not in run.output
 
 
+@pytest.mark.fault(scenario="target on PostgreSQL 18", expect="pass: shadow built on 18")
 @pytest.mark.slow
 def test_shadow_uses_the_targets_major_when_installed(product: Product) -> None:
     server = EmbeddedServer(demo_workdir(), pg_major=18)

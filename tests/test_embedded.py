@@ -80,6 +80,7 @@ def test_reset_all_between_files_and_one_transaction_per_file(tmp_path: Path) ->
         server.stop()
 
 
+@pytest.mark.fault(scenario="embedded: a migration fails to apply", expect="fail naming file, statement, error")
 def test_failing_migration_names_file_statement_and_error(product: Product, tmp_path: Path) -> None:
     workdir = _project(tmp_path / "proj", {
         "20260101000000_ok.sql": "create table ok (x int);",
@@ -131,6 +132,7 @@ os.kill(os.getpid(), signal.SIGKILL)
 """
 
 
+@pytest.mark.fault(scenario="pytest killed with SIGKILL mid-run", expect="no orphan postmaster; next start cleans up")
 def test_killed_owner_leaves_no_server_and_next_start_cleans_up(supabase_server: EmbeddedInfo) -> None:
     proc = subprocess.run([sys.executable, "-c", KILLED_OWNER, supabase_server.workdir], capture_output=True,
                           text=True, timeout=120, check=False)

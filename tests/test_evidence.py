@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 
 import faults
+import pytest
 
 from conftest import REPO, Product, url_target
 from dbrunbook.targets.embedded import EmbeddedInfo
@@ -21,6 +22,8 @@ def bundles(reports: Path) -> list[Path]:
     return sorted((reports / "evidence").glob("evidence-t-*.json"))
 
 
+@pytest.mark.fault(scenario="blocker + slow probes during evidence capture",
+                   expect="fail evidence.bundle P3 (latency); diff names the blocker")
 def test_bundle_is_complete_redacted_and_diffable(product: Product, supabase_server: EmbeddedInfo) -> None:
     env = {"T_DB_URL": supabase_server.dsn}
     healthy = product.run("-m", "evidence", "--target=t", targets_toml=url_target(), env=env)
@@ -47,6 +50,7 @@ def test_bundle_is_complete_redacted_and_diffable(product: Product, supabase_ser
     assert "probe latency: p50" in diff
 
 
+@pytest.mark.fault(scenario="long query during triage", expect="fail locks.long_running_queries; bundle captured")
 def test_triage_failure_captures_evidence_automatically(product: Product, supabase_server: EmbeddedInfo) -> None:
     with faults.long_query(supabase_server.admin_dsn) as long:
         run = product.run("-m", "triage", "--target=t", "-k", "long", env={"T_DB_URL": supabase_server.dsn},

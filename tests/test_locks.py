@@ -37,6 +37,7 @@ def _alive(dsn: str, pids: list[int]) -> set[int]:
     return {r[0] for r in rows}
 
 
+@pytest.mark.fault(scenario="healthy target, locks", expect="pass: every locks check")
 def test_healthy_target_passes_every_locks_check(product: Product, supabase_server: EmbeddedInfo) -> None:
     run = product.run("-m", "locks", "--target=t", targets_toml=url_target(LOW),
                       env={"T_DB_URL": supabase_server.dsn})
@@ -59,6 +60,8 @@ def many_faults(supabase_server: EmbeddedInfo) -> Iterator[dict[str, faults.Faul
         yield found
 
 
+@pytest.mark.fault(scenario="DDL/row/advisory blockers, long, idle, 2PC transactions",
+                   expect="fail locks.* P2 with pids + mitigation; nothing killed")
 def test_blockers_long_and_idle_transactions_fail_with_pids_and_mitigation(
         product: Product, supabase_server: EmbeddedInfo, many_faults: dict[str, faults.Fault]) -> None:
     run = product.run("-m", "locks", "--target=t", targets_toml=url_target(LOW),
@@ -100,6 +103,8 @@ def test_blockers_long_and_idle_transactions_fail_with_pids_and_mitigation(
     assert _alive(supabase_server.admin_dsn, everyone) == set(everyone)
 
 
+@pytest.mark.fault(scenario="ACCESS EXCLUSIVE on every tenant table",
+                   expect="fail locks.blocking_chains; RLS probes skip naming the pid")
 def test_probes_never_wait_behind_access_exclusive_on_every_tenant_table(
         product: Product, supabase_server: EmbeddedInfo) -> None:
     admin = supabase_server.admin_dsn
@@ -121,6 +126,7 @@ def test_probes_never_wait_behind_access_exclusive_on_every_tenant_table(
     assert f"locked ACCESS EXCLUSIVE by pid {ddl.roots[0]}" in run.result("rls.read_isolation")["message"]
 
 
+@pytest.mark.fault(scenario="one tenant table locked", expect="its RLS cells skip with the pid; others pass")
 def test_one_locked_table_skips_only_its_rls_probes(product: Product, supabase_server: EmbeddedInfo) -> None:
     admin = supabase_server.admin_dsn
     with faults.access_exclusive_with_waiters(admin, ["public.customers"], waiters=0) as ddl:
@@ -134,6 +140,7 @@ def test_one_locked_table_skips_only_its_rls_probes(product: Product, supabase_s
     assert others and {r["outcome"] for r in others} == {"passed"}
 
 
+@pytest.mark.fault(scenario="deadlocks during the run", expect="fail locks.deadlocks P2 (40P01)")
 def test_deadlocks_during_the_run_window_fail(product: Product, supabase_server: EmbeddedInfo) -> None:
     with faults.deadlocks(supabase_server.admin_dsn) as made:
         run = product.run("-m", "locks", "--target=t", "-k", "deadlock or blocker",

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from conftest import Product, url_target
+import pytest
 from test_drift_support import cloned_database, copy_project
 
+from conftest import Product, url_target
 from dbrunbook.resources import demo_workdir
 from dbrunbook.targets.embedded import EmbeddedInfo
 
@@ -18,6 +19,7 @@ def _target(workdir: Path) -> str:
     return url_target(f'workdir = "{workdir}"\n')
 
 
+@pytest.mark.fault(scenario="healthy migration history", expect="pass: every migrations check")
 def test_clean_project_passes_every_history_check(product: Product, supabase_server: EmbeddedInfo,
                                                   tmp_path: Path) -> None:
     copy_project(demo_workdir(), tmp_path / "demo")
@@ -27,6 +29,8 @@ def test_clean_project_passes_every_history_check(product: Product, supabase_ser
     assert {r["check_id"]: r["outcome"] for r in run.results} == dict.fromkeys(HISTORY, "passed")
 
 
+@pytest.mark.fault(scenario="edited, renamed, missing, pending, duplicate, misnamed migrations",
+                   expect="fail every migrations.* history check")
 def test_every_history_fault_is_named(product: Product, supabase_server: EmbeddedInfo, tmp_path: Path) -> None:
     folder = copy_project(demo_workdir(), tmp_path / "demo")
     # edited after apply: statement 1 of the capi migration gets a new column
@@ -80,6 +84,8 @@ def test_every_history_fault_is_named(product: Product, supabase_server: Embedde
     assert "version 42 is not a 14-digit UTC timestamp" in hygiene
 
 
+@pytest.mark.fault(scenario="no supabase_migrations history table",
+                   expect="fail migrations.history_table_present P2; dependents skip")
 def test_target_without_history_table_is_reported_not_a_crash(product: Product, supabase_server: EmbeddedInfo,
                                                               tmp_path: Path) -> None:
     with cloned_database(supabase_server, "hist_none") as clone:

@@ -20,6 +20,8 @@ def bouncer(supabase_server: EmbeddedInfo) -> Iterator[Bouncer]:
         yield running
 
 
+@pytest.mark.fault(scenario="healthy pool through PgBouncer",
+                   expect="pass: pool.service_ready, pool.prepared_statements")
 def test_healthy_pool_through_pgbouncer_passes(product: Product, bouncer: Bouncer) -> None:
     toml = url_target("""
     [[targets.t.services]]
@@ -37,6 +39,8 @@ def test_healthy_pool_through_pgbouncer_passes(product: Product, bouncer: Bounce
     assert poolers[0]["probe_says"] == "transaction"  # the probe tells PgBouncer's transaction mode
 
 
+@pytest.mark.fault(scenario="pool cannot start (refused, timeout, auth, prepared statements)",
+                   expect="fail pool.* P1 classified, runbook step")
 def test_pool_failures_are_classified_with_the_runbook_step(
         product: Product, bouncer: Bouncer, supabase_server: EmbeddedInfo) -> None:
     toml = url_target("""
@@ -84,6 +88,8 @@ def test_pool_failures_are_classified_with_the_runbook_step(
     assert "agent-runtime" not in prepared  # a direct server keeps prepared statements across transactions
 
 
+@pytest.mark.fault(scenario="pool bigger than the free slots",
+                   expect="pool.service_ready skips (not opened); connections.service_pools fails")
 def test_pool_probe_never_takes_the_last_slots_of_the_target(product: Product) -> None:
     # Safe on production first: a pool that would not fit the free slots is not opened by the probe.
     toml = url_target("""

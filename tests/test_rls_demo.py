@@ -49,6 +49,7 @@ def run_rls(product: Product, dsn: str, *extra: str, toml: str = WRITABLE) -> Pr
     return product.run("-m", "rls", "--target=t", *extra, targets_toml=toml, env={"T_DB_URL": dsn}, timeout=240)
 
 
+@pytest.mark.fault(scenario="healthy demo, RLS contract", expect="pass: every RLS cell and lint")
 def test_healthy_demo_passes_every_rls_contract(product: Product, supabase_server: EmbeddedInfo) -> None:
     run = run_rls(product, supabase_server.dsn)
     assert run.returncode == 0, run.output[-4000:]
@@ -60,6 +61,7 @@ def test_healthy_demo_passes_every_rls_contract(product: Product, supabase_serve
     assert "RLS matrix" in run.report_files()["html"].read_text()
 
 
+@pytest.mark.fault(scenario="select policy weakened to true", expect="fail rls.read_isolation P0 LEAK")
 @pytest.mark.slow
 def test_policy_weakened_to_true_leaks_reads(product: Product, faulty_demo: Callable[[str], str]) -> None:
     dsn = faulty_demo('alter policy "Tenant members can view customers" on public.customers using (true)')
@@ -71,6 +73,8 @@ def test_policy_weakened_to_true_leaks_reads(product: Product, faulty_demo: Call
                                                             if "public.customers" in n}
 
 
+@pytest.mark.fault(scenario="RLS disabled on a tenant table",
+                   expect="fail rls.read_isolation + rls_disabled_in_exposed_schema P0")
 def test_rls_disabled_on_a_tenant_table(product: Product, faulty_demo: Callable[[str], str]) -> None:
     dsn = faulty_demo("alter table public.documents disable row level security")
     run = run_rls(product, dsn, "-k", "documents or lint")
@@ -81,6 +85,8 @@ def test_rls_disabled_on_a_tenant_table(product: Product, faulty_demo: Callable[
     assert "rls.rls_policy_exists_rls_disabled" in {r["check_id"] for r in run.results if r["outcome"] == "failed"}
 
 
+@pytest.mark.fault(scenario="insert policy with check (true)",
+                   expect="fail rls.insert_isolation + always_true_write P0")
 def test_with_check_true_lets_a_tenant_insert_into_another(product: Product,
                                                             faulty_demo: Callable[[str], str]) -> None:
     dsn = faulty_demo('alter policy "Tenant members can create customers" on public.customers with check (true)')
@@ -91,6 +97,8 @@ def test_with_check_true_lets_a_tenant_insert_into_another(product: Product,
     assert not failures(run, "rls.read_isolation")
 
 
+@pytest.mark.fault(scenario="update/delete policies using (true)",
+                   expect="fail rls.update_isolation + delete_isolation P0")
 def test_using_true_on_update_and_delete_touches_other_tenants(product: Product,
                                                                faulty_demo: Callable[[str], str]) -> None:
     dsn = faulty_demo('alter policy "Tenant members can delete contacts" on public.contacts using (true);'
@@ -104,6 +112,7 @@ def test_using_true_on_update_and_delete_touches_other_tenants(product: Product,
     assert not [n for n in failures(run, "rls.delete_isolation") if "service_role" in n]
 
 
+@pytest.mark.fault(scenario="select re-granted to anon", expect="fail rls.anon_privileges P0")
 def test_select_regranted_to_anon(product: Product, faulty_demo: Callable[[str], str]) -> None:
     dsn = faulty_demo("grant select on public.customers to anon")
     run = run_rls(product, dsn, "-k", "anon or lint")
@@ -112,6 +121,7 @@ def test_select_regranted_to_anon(product: Product, faulty_demo: Callable[[str],
     assert "revoke all on table public.customers from anon" in run.message("rls.anon_privileges")
 
 
+@pytest.mark.fault(scenario="policy reads the wrong JWT claim", expect="fail rls.read_isolation P0 BLOCKING")
 def test_policy_reading_the_wrong_claim_blocks(product: Product, faulty_demo: Callable[[str], str]) -> None:
     dsn = faulty_demo('alter policy "Tenant members can view customers" on public.customers '
                       "using (company_id = (select auth.jwt() ->> 'companyId')::uuid)")
@@ -121,6 +131,7 @@ def test_policy_reading_the_wrong_claim_blocks(product: Product, faulty_demo: Ca
     assert "Tenant members can view customers" in run.message("rls.tenant_predicate")
 
 
+@pytest.mark.fault(scenario="new exposed tenant table without RLS", expect="fail rls.coverage P0")
 def test_new_tenant_table_without_rls(product: Product, faulty_demo: Callable[[str], str]) -> None:
     dsn = faulty_demo("set role postgres;"
                       "create table public.leads (id uuid primary key default gen_random_uuid(),"
@@ -134,6 +145,7 @@ def test_new_tenant_table_without_rls(product: Product, faulty_demo: Callable[[s
     assert "public.leads" in run.message("rls.rls_disabled_in_exposed_schema")
 
 
+@pytest.mark.fault(scenario="leak on a read-only target", expect="fail rls.read_isolation; write cells skip")
 def test_read_only_target_runs_the_read_variant_only(product: Product, faulty_demo: Callable[[str], str]) -> None:
     dsn = faulty_demo('alter policy "Tenant members can view customers" on public.customers using (true)')
     run = run_rls(product, dsn, "-k", "customers", toml=url_target())
@@ -152,6 +164,7 @@ def test_expired_waiver_fails(product: Product, supabase_server: EmbeddedInfo, t
     assert "waiver for public.customers / anon / select expired on 2020-01-01" in run.message("rls.read_isolation")
 
 
+@pytest.mark.fault(scenario="policy falls back to user_metadata", expect="fail rls.forged_claims P0 + lint")
 def test_forged_claims_property_finds_a_user_metadata_fallback(product: Product,
                                                                faulty_demo: Callable[[str], str]) -> None:
     dsn = faulty_demo('alter policy "Tenant members can view customers" on public.customers using (company_id = '
@@ -171,6 +184,8 @@ insert into public.contacts (company_id, name) values
 """
 
 
+@pytest.mark.fault(scenario="leak on an empty table, contract seed",
+                   expect="fail rls.read_isolation P0; seed rolled back")
 def test_contract_seed_gives_empty_tables_a_verdict_and_is_rolled_back(
         product: Product, faulty_demo: Callable[[str], str], tmp_path: Path) -> None:
     # An empty tenant table with a policy weakened to true: without rows there is nothing to leak...
@@ -190,6 +205,7 @@ def test_contract_seed_gives_empty_tables_a_verdict_and_is_rolled_back(
         assert conn.execute("select count(*) from public.contacts").fetchone() == (0,)
 
 
+@pytest.mark.fault(scenario="tenant table over the 10,000-row cap", expect="pass capped; leak still found")
 def test_read_probes_stay_bounded_on_big_tables(product: Product, faulty_demo: Callable[[str], str]) -> None:
     # More rows than the probe's cap (10,000): counts stop at the cap and leaks are still found among
     # the rows an identity sees, so a triage run on production-sized tables stays cheap.
@@ -206,6 +222,8 @@ def test_read_probes_stay_bounded_on_big_tables(product: Product, faulty_demo: C
     assert "LEAK" in only_failure(run, "rls.read_isolation", "public.customers-globex_admin")
 
 
+@pytest.mark.fault(scenario="a tenant owns no row in a contracted table",
+                   expect="fail rls.matrix_has_data P2, seed_sql fix")
 def test_tenants_without_rows_are_reported_not_passed_vacuously(
         product: Product, faulty_demo: Callable[[str], str], tmp_path: Path) -> None:
     dsn = faulty_demo("delete from public.contacts where company_id = '22222222-2222-4222-8222-222222222222';")
@@ -240,6 +258,7 @@ insert into public.events_p (company_id, kind)
 """
 
 
+@pytest.mark.fault(scenario="partitioned tenant table (repeating ctids)", expect="pass: no false leak")
 def test_partitioned_tenant_table_is_judged_by_key_not_ctid(
         product: Product, faulty_demo: Callable[[str], str], tmp_path: Path) -> None:
     # Every partition starts at ctid (0,1): finding a tenant's rows again by ctid on the parent would

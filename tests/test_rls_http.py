@@ -82,6 +82,7 @@ def assert_no_secret(run: ProductRun, *secrets: str) -> None:
         assert not RAW_JWT.search(text), f"an unmasked JWT reached {where}: {RAW_JWT.search(text)}"
 
 
+@pytest.mark.fault(scenario="healthy demo over the Data API", expect="pass: rls.api_read_isolation")
 def test_healthy_demo_passes_over_http(product: Product, supabase_server: EmbeddedInfo,
                                        standin: Start) -> None:
     url, gateway = standin()
@@ -97,6 +98,7 @@ def test_healthy_demo_passes_over_http(product: Product, supabase_server: Embedd
     assert "<th>api select</th>" in run.report_files()["html"].read_text()  # the HTML matrix has its column
 
 
+@pytest.mark.fault(scenario="Data API not configured", expect="skip naming the env vars to export")
 def test_unconfigured_api_skips_with_the_reason(product: Product, supabase_server: EmbeddedInfo) -> None:
     run = product.run(TEST_FILE, REPORT, "--target=t", "-k", "customers", targets_toml=url_target(),
                       env={"T_DB_URL": supabase_server.dsn}, timeout=120)
@@ -105,6 +107,7 @@ def test_unconfigured_api_skips_with_the_reason(product: Product, supabase_serve
     assert "export SUPABASE_URL" in run.output and "export SUPABASE_JWT_SECRET" in run.output
 
 
+@pytest.mark.fault(scenario="select policy weakened to true, over HTTP", expect="fail rls.api_read_isolation P0 LEAK")
 @pytest.mark.slow
 def test_policy_weakened_to_true_leaks_over_http(product: Product, standin: Start,
                                                   faulty_db: Callable[[str], str]) -> None:
@@ -120,6 +123,8 @@ def test_policy_weakened_to_true_leaks_over_http(product: Product, standin: Star
     assert_no_secret(run, SECRET, ANON_KEY)
 
 
+@pytest.mark.fault(scenario="select revoked from authenticated, over HTTP",
+                   expect="fail rls.api_read_isolation P0 BLOCKING (403)")
 def test_select_revoked_from_authenticated_blocks_with_403(product: Product, standin: Start,
                                                            faulty_db: Callable[[str], str]) -> None:
     dsn = faulty_db("revoke select on public.customers from authenticated")
@@ -132,6 +137,7 @@ def test_select_revoked_from_authenticated_blocks_with_403(product: Product, sta
     assert not [n for n in failures(run, CHECK) if "service_role" in n or "-anon-" in n]
 
 
+@pytest.mark.fault(scenario="wrong anon key", expect="one P1 CONFIGURATION failure, rest skip")
 def test_wrong_anon_key_is_one_configuration_failure(product: Product, supabase_server: EmbeddedInfo,
                                                      standin: Start) -> None:
     url, _ = standin()
@@ -148,6 +154,7 @@ def test_wrong_anon_key_is_one_configuration_failure(product: Product, supabase_
     assert_no_secret(run, SECRET, wrong)
 
 
+@pytest.mark.fault(scenario="wrong JWT secret", expect="one CONFIGURATION failure, not BLOCKING")
 def test_wrong_jwt_secret_is_a_configuration_failure_not_blocking(product: Product, supabase_server: EmbeddedInfo,
                                                                    standin: Start) -> None:
     url, gateway = standin()

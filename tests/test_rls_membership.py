@@ -47,6 +47,7 @@ def run_rls(product: Product, dsn: str, *extra: str) -> ProductRun:
                        env={"T_DB_URL": dsn}, timeout=240)
 
 
+@pytest.mark.fault(scenario="healthy membership project, RLS", expect="pass: every cell")
 def test_healthy_membership_project_passes(product: Product, membership_server: EmbeddedInfo) -> None:
     run = run_rls(product, membership_server.dsn)
     assert run.returncode == 0, run.output[-4000:]
@@ -54,6 +55,7 @@ def test_healthy_membership_project_passes(product: Product, membership_server: 
     assert len([r for r in run.results if r["check_id"] == "rls.read_isolation"]) == 8 * 8
 
 
+@pytest.mark.fault(scenario="SECURITY DEFINER tenancy helper widened", expect="fail rls.read_isolation P0 LEAK")
 def test_security_definer_helper_widened_with_identical_policies(product: Product,
                                                                  faulty_membership: Callable[[str], str]) -> None:
     # Every policy stays byte-identical; only the helper they call now returns every org.
@@ -68,6 +70,7 @@ def test_security_definer_helper_widened_with_identical_policies(product: Produc
     assert only_failure(run, "rls.read_isolation", "public.tasks-lena_no_org")
 
 
+@pytest.mark.fault(scenario="restrictive MFA policy lost", expect="fail rls.read_isolation + restrictive_policies P0")
 @pytest.mark.parametrize("fault", [
     'drop policy "Project secrets require MFA" on public.project_secrets',
     'drop policy "Project secrets require MFA" on public.project_secrets; '

@@ -13,6 +13,7 @@ pytest_plugins = ["pytester"]
 SELECT_1 = "checks/test_database.py::test_database_answers_select_1"
 
 
+@pytest.mark.fault(scenario="--target names an unknown target", expect="usage error (exit 4) naming the fix")
 def test_unknown_target_is_a_usage_error_naming_the_fix(product: Product) -> None:
     run = product.run("-m", "triage", "--target=prd", targets_toml="[targets.prod]\nkind = \"url\"\n")
     assert run.returncode == pytest.ExitCode.USAGE_ERROR
@@ -20,12 +21,14 @@ def test_unknown_target_is_a_usage_error_naming_the_fix(product: Product) -> Non
     assert "To fix this, either:" in run.stderr and "Traceback" not in run.output
 
 
+@pytest.mark.fault(scenario="targets file is not valid TOML", expect="usage error (exit 4)")
 def test_malformed_targets_file_is_a_usage_error(product: Product) -> None:
     run = product.run("-m", "triage", "--target=prod", targets_toml="[targets.prod\nkind = url\n")
     assert run.returncode == pytest.ExitCode.USAGE_ERROR
     assert "is not valid TOML" in run.stderr and "Traceback" not in run.output
 
 
+@pytest.mark.fault(scenario="password in the targets file", expect="usage error (exit 4), password never printed")
 def test_password_in_targets_file_is_refused(product: Product) -> None:
     toml = '[targets.prod]\nkind = "url"\ndb_url = "postgresql://postgres:TopSecret99@db.example.test:5432/postgres"\n'
     run = product.run("-m", "triage", "--target=prod", targets_toml=toml)
@@ -34,6 +37,7 @@ def test_password_in_targets_file_is_refused(product: Product) -> None:
     assert "TopSecret99" not in run.output
 
 
+@pytest.mark.fault(scenario="unknown key in the targets file", expect="usage error (exit 4) naming the right key")
 def test_unknown_key_in_targets_file_is_a_usage_error(product: Product) -> None:
     run = product.run("-m", "triage", "--target=prod", targets_toml='[targets.prod]\nreadonly = true\n')
     assert run.returncode == pytest.ExitCode.USAGE_ERROR
@@ -130,6 +134,7 @@ def test_fixture_paths_exist() -> None:
     assert Path(demo_workdir() / "supabase" / "seed.sql").is_file()
 
 
+@pytest.mark.fault(scenario="container target, no Docker engine", expect="skip at once with the reason")
 def test_container_target_without_docker_skips_at_once_with_the_reason(product: Product, tmp_path: Path) -> None:
     toml = '[targets.c]\nkind = "container"\n'
     socket_path = tmp_path / "no-docker.sock"  # nothing listens here: the probe must say so, not hang

@@ -14,6 +14,7 @@ from dbrunbook.targets.embedded import EmbeddedInfo
 DB_CHECKS = ("checks/test_database.py", "-m", "triage", "--target=t")
 
 
+@pytest.mark.fault(scenario="healthy embedded target", expect="pass: triage.db_reachable")
 def test_healthy_embedded_target_passes(product: Product) -> None:
     run = product.run("-m", "triage", "--target=embedded", "checks/test_database.py")
     assert run.returncode == 0, run.output
@@ -24,12 +25,14 @@ def test_healthy_embedded_target_passes(product: Product) -> None:
     assert "no check failed" in run.stdout
 
 
+@pytest.mark.fault(scenario="healthy url target", expect="pass: database checks")
 def test_healthy_url_target_passes(product: Product, supabase_server: EmbeddedInfo) -> None:
     run = product.run(*DB_CHECKS, targets_toml=url_target(), env={"T_DB_URL": supabase_server.dsn})
     assert run.returncode == 0, run.output
     assert "test_database_answers_select_1[t]" in run.result("triage.db_reachable")["nodeid"]
 
 
+@pytest.mark.fault(scenario="no SUPABASE_DB_URL", expect="fail env.db_url_present P1; reachability skips")
 def test_missing_url_fails_with_the_runbooks_words(product: Product) -> None:
     run = product.run("-m", "triage", "--target=prod", "checks/test_database.py",
                       targets_toml="[targets.prod]\nkind = \"url\"\n")
@@ -39,6 +42,7 @@ def test_missing_url_fails_with_the_runbooks_words(product: Product) -> None:
     assert run.outcome("triage.db_reachable") == "skipped"
 
 
+@pytest.mark.fault(scenario="database stopped", expect="fail triage.db_reachable P1 (refused)")
 def test_stopped_database_is_refused_with_the_runbook_step(product: Product, stopped_server_dsn: str) -> None:
     run = product.run(*DB_CHECKS, targets_toml=url_target(), env={"T_DB_URL": stopped_server_dsn})
     assert run.returncode == 1
@@ -47,6 +51,8 @@ def test_stopped_database_is_refused_with_the_runbook_step(product: Product, sto
     assert "Triage 1" in message
 
 
+@pytest.mark.fault(scenario="wrong database password",
+                   expect="fail triage.db_reachable P1 (auth), password never printed")
 def test_wrong_password_is_an_auth_failure_and_never_printed(product: Product, supabase_server: EmbeddedInfo) -> None:
     parts = urlsplit(supabase_server.dsn)
     wrong = "Wr0ng-Secret-Passw0rd"
@@ -67,6 +73,7 @@ def silent_listener() -> Iterator[int]:
         yield int(url.rsplit(":", 1)[1])
 
 
+@pytest.mark.fault(scenario="listener that never answers", expect="one timeout failure, not one per check")
 def test_listener_that_never_answers_times_out_once_and_fast(product: Product, silent_listener: int) -> None:
     toml = url_target("[targets.t.thresholds]\nconnect_timeout_s = 2\n")
     dsn = f"postgresql://postgres:x@127.0.0.1:{silent_listener}/postgres?sslmode=disable"

@@ -9,6 +9,8 @@ from __future__ import annotations
 import base64
 import json
 
+import pytest
+
 from conftest import Product, ProductRun
 
 ENV_CHECKS = "checks/test_env.py"
@@ -64,6 +66,8 @@ def _run(product: Product) -> ProductRun:
     return product.run(ENV_CHECKS, *targets, targets_toml=toml, env=env, timeout=60)
 
 
+@pytest.mark.fault(scenario="swapped URLs, docker host, no TLS, other ref, service key as anon",
+                   expect="fail each env.* rule; secrets never printed")
 def test_env_rules(product: Product) -> None:
     run = _run(product)
     assert run.returncode == 1, run.output

@@ -46,6 +46,7 @@ def _outcomes(run: ProductRun) -> dict[str, dict[str, str]]:
     return {r["nodeid"].split("::")[-1]: r for r in run.results}
 
 
+@pytest.mark.fault(scenario="local stack listening", expect="pass: local.port_answers")
 def test_ports_answer_when_the_stack_listens(product: Product, supabase_server: EmbeddedInfo) -> None:
     with http_standin({"*": HEALTHY}) as api, http_standin({"*": HEALTHY}) as studio:
         run = product.run(LOCAL_CHECKS, "--target=loc", "-k", "port_answers", targets_toml=_local(api, studio),
@@ -58,6 +59,7 @@ def test_ports_answer_when_the_stack_listens(product: Product, supabase_server: 
     }, run.output
 
 
+@pytest.mark.fault(scenario="local stack ports closed", expect="fail local.port_answers P1: npx supabase start")
 def test_closed_ports_fail_with_supabase_start(product: Product) -> None:
     dsn = f"postgresql://postgres:postgres@127.0.0.1:{closed_port()}/postgres"
     run = product.run(LOCAL_CHECKS, "--target=loc", "-k", "port_answers", timeout=60, env={"T_DB_URL": dsn},
@@ -105,6 +107,7 @@ STATUS_ARGS = (LOCAL_CHECKS, "--target=loc", "-k", "supabase_status")
 STATUS_TOML = _local("http://127.0.0.1:54321", "http://127.0.0.1:54323")
 
 
+@pytest.mark.fault(scenario="no Supabase CLI / no Docker", expect="local.supabase_status skips with the reason")
 def test_status_skips_without_cli_or_docker(product: Product, fake_cli_path: str) -> None:
     no_cli = product.run(*STATUS_ARGS, targets_toml=STATUS_TOML, timeout=60,
                          env={**LOCAL_URLS, "PATH": os.path.dirname(sys.executable)})
@@ -116,6 +119,7 @@ def test_status_skips_without_cli_or_docker(product: Product, fake_cli_path: str
     assert "needs Docker" in no_docker.output
 
 
+@pytest.mark.fault(scenario="local stack stopped", expect="fail local.supabase_status P1")
 def test_status_of_a_stopped_stack_fails_with_supabase_start(product: Product, fake_cli_path: str,
                                                              docker_host: str) -> None:
     run = product.run(*STATUS_ARGS, targets_toml=STATUS_TOML, timeout=60, env={
@@ -136,6 +140,7 @@ def test_status_of_a_running_stack_passes_and_keeps_no_keys(product: Product, fa
         assert STATUS_SECRET not in path.read_text()
 
 
+@pytest.mark.fault(scenario="target URL is not the running stack's", expect="fail local.supabase_status P1")
 def test_status_disagreeing_with_the_target_fails(product: Product, fake_cli_path: str, docker_host: str) -> None:
     run = product.run(*STATUS_ARGS, targets_toml=STATUS_TOML, timeout=60, env={
         "T_DB_URL": "postgresql://postgres:postgres@127.0.0.1:5432/postgres", "PATH": fake_cli_path,

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+
 from conftest import Product, ProductRun
 from dbrunbook import logscan
 
@@ -49,6 +51,8 @@ def test_every_symptom_class_has_a_log_line_here() -> None:
     assert set(SYMPTOM_LINES) == {s.id for s in logscan.SYMPTOMS}
 
 
+@pytest.mark.fault(scenario="every runbook symptom in a log file",
+                   expect="fail logs.<symptom> with lines, service, step")
 def test_each_symptom_fails_its_own_node_with_count_lines_service_and_step(product: Product, tmp_path: Path) -> None:
     lines = ["backoffice-api-1  | GET /health 200", "agent-runtime-1  | ready"]
     for line, _ in SYMPTOM_LINES.values():
@@ -75,6 +79,7 @@ def test_each_symptom_fails_its_own_node_with_count_lines_service_and_step(produ
     assert DB_PASSWORD not in run.output
 
 
+@pytest.mark.fault(scenario="clean log file", expect="pass: every logs check")
 def test_clean_log_passes_every_node(product: Product, tmp_path: Path) -> None:
     log = _log(tmp_path, ["backoffice-api-1  | GET /health 200", "agent-runtime-1  | GET /ready 200 ok"])
     run = product.run(LOG_CHECKS, "--target=t", "--logs", str(log), targets_toml=TARGET, timeout=60)
@@ -83,6 +88,7 @@ def test_clean_log_passes_every_node(product: Product, tmp_path: Path) -> None:
     assert len(run.results) == len(logscan.SYMPTOMS)
 
 
+@pytest.mark.fault(scenario="symptom on standard input", expect="fail logs.relation_missing")
 def test_logs_from_stdin(product: Product) -> None:
     line = SYMPTOM_LINES["relation_missing"][0]
     run = product.run(LOG_CHECKS, "--target=t", "--logs", "-", targets_toml=TARGET, timeout=60,
@@ -94,6 +100,7 @@ def test_logs_from_stdin(product: Product) -> None:
     assert results["permission_denied"]["outcome"] == "passed"
 
 
+@pytest.mark.fault(scenario="no --logs", expect="skip saying how to pass --logs")
 def test_without_logs_every_node_skips_saying_how(product: Product) -> None:
     run = product.run(LOG_CHECKS, "--target=t", targets_toml=TARGET, timeout=60)
     assert run.returncode == 0, run.output

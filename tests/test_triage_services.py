@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import pytest
 from standins import (
     DEGRADED_DB,
     HEALTHY,
@@ -37,6 +38,7 @@ def _node(run: ProductRun, fragment: str) -> dict[str, Any]:
     return found[0]
 
 
+@pytest.mark.fault(scenario="healthy services and Supabase API", expect="pass: health.*")
 def test_healthy_services_and_api_pass(product: Product) -> None:
     with http_standin({"/health": HEALTHY}) as api, http_standin({"/ready": READY}) as agent, \
             http_standin(fake_gateway(ANON_KEY, {"companies"})) as gateway:
@@ -54,6 +56,7 @@ def test_healthy_services_and_api_pass(product: Product) -> None:
     }, run.output
 
 
+@pytest.mark.fault(scenario="service 500, degraded, hung, down", expect="fail health.service_answers P1 per service")
 def test_each_service_fault_fails_its_own_node_with_the_runbook_step(product: Product) -> None:
     leaky_500 = (500, {"error": f"connect failed: postgresql://postgres:{DB_PASSWORD}@db.internal:5432/postgres"})
     with http_standin({"/health": leaky_500}) as api, http_standin({"/ready": DEGRADED_DB}) as agent, \
@@ -99,6 +102,7 @@ def test_each_service_fault_fails_its_own_node_with_the_runbook_step(product: Pr
     assert DB_PASSWORD not in run.output and SERVICE_ROLE_JWT not in run.output
 
 
+@pytest.mark.fault(scenario="Data API table missing (PGRST205)", expect="fail health.supabase_rest P1 -> migrations")
 def test_missing_table_is_pgrst205_pointing_at_migrations(product: Product) -> None:
     with http_standin(fake_gateway(ANON_KEY, {"companies"})) as gateway:
         run = product.run(SERVICES_CHECKS, "--target=t", "-k", "rest",
