@@ -1,22 +1,35 @@
 """Safe probe sessions (design.md "Safety"): bounded, labelled, read-only where required.
 
-Every probe connection carries ``connect_timeout``, ``application_name=dbrunbook`` and
-``prepare_threshold=None`` (so it works through a transaction pooler); every probe transaction
-starts by setting ``statement_timeout``, ``lock_timeout`` and
+Every probe connection carries ``connect_timeout``, TCP keepalives, ``tcp_user_timeout``,
+``application_name=dbrunbook`` and ``prepare_threshold=None`` (so it works through a transaction
+pooler); every probe transaction starts by setting ``statement_timeout``, ``lock_timeout`` and
 ``idle_in_transaction_session_timeout`` *locally*, which also holds behind a transaction pooler
 where session ``SET``s do not stick. On read-only targets transactions are ``BEGIN READ ONLY``.
+
+The server's timeouts only help while the server runs. A frozen server (SIGSTOP, a hung VM, a
+partition that still ACKs) answers nothing, and keepalives are answered by its kernel. So every
+wait on a probe connection (statement, fetch, commit, rollback) also has a *client* deadline,
+``statement_timeout`` + :data:`CLIENT_GRACE_S`: when it passes, we shut our own socket (the statement
+is abandoned on our side; nothing is cancelled on the server) and raise
+``Inconclusive("target_gone")``.
 """
 
 from __future__ import annotations
 
+import contextlib
+import functools
+import os
+import socket
 import time
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from dbrunbook.config import Thresholds
+from dbrunbook.outcomes import Inconclusive
 
 if TYPE_CHECKING:
     import psycopg
@@ -37,23 +50,104 @@ class SessionPolicy:
     thresholds: Thresholds
 
 
-def connect(dsn: str, policy: SessionPolicy, *, application_name: str = APPLICATION_NAME,
+#: Seconds the client waits for an answer beyond the server's own statement_timeout before it
+#: concludes that the server stopped answering (the server's timeout normally answers first).
+CLIENT_GRACE_S = 2.0
+
+#: What a person does when a target stops answering mid-run.
+GONE_FIX = ("check the server from another shell (psql \"$SUPABASE_DB_URL\" -c 'select 1'; Supabase: "
+            "Dashboard > Database health / Logs); rerun when it answers")
+
+
+def client_timeout_s(thresholds: Thresholds) -> float:
+    """The client deadline of one wait on a probe connection (statement, fetch, commit)."""
+    return thresholds.statement_timeout_ms / 1000 + CLIENT_GRACE_S
+
+
+def connect_params(thresholds: Thresholds, application_name: str = APPLICATION_NAME) -> dict[str, Any]:
+    """The libpq settings every connection we open carries: bounded connect, dead peers noticed."""
+    connect_s = max(1, round(thresholds.connect_timeout_s))
+    return {
+        "connect_timeout": connect_s,
+        "application_name": application_name,
+        # Dead peers are noticed instead of waited on forever: keepalives for an idle socket,
+        # tcp_user_timeout for data the peer never acknowledges (a partition, a dead host).
+        "keepalives": 1, "keepalives_idle": 5, "keepalives_interval": 2, "keepalives_count": 3,
+        "tcp_user_timeout": int((connect_s + client_timeout_s(thresholds)) * 1000),
+    }
+
+
+def stopped_answering(target: str, since: float | None = None) -> Inconclusive:
+    """The ``target_gone`` cause: ``prod stopped answering at 03:12:09 UTC``."""
+    at = datetime.fromtimestamp(since if since is not None else time.time(), UTC).strftime("%H:%M:%S")
+    return Inconclusive("target_gone", f"{target} stopped answering at {at} UTC", fix=GONE_FIX)
+
+
+def abandon(conn: psycopg.Connection[Any]) -> None:
+    """Shut our own socket and close: a wait on it ends at once; nothing is sent to cancel anything."""
+    with contextlib.suppress(Exception):
+        fd = conn.pgconn.socket
+        with socket.socket(fileno=os.dup(fd)) as sock:
+            sock.shutdown(socket.SHUT_RDWR)
+    with contextlib.suppress(Exception):
+        conn.close()
+
+
+@functools.cache
+def probe_connection_class() -> type[psycopg.Connection[Any]]:
+    """``psycopg.Connection`` whose every wait has a client deadline (built lazily: psycopg is optional)."""
+    import psycopg
+    from psycopg.errors import _WaitTimeout
+
+    class ProbeConnection(psycopg.Connection[Any]):
+        """A connection that gives up on a server that does not answer within ``client_timeout_s``."""
+
+        client_timeout_s: float | None = None
+        target_label: str = "the target"
+        on_gone: Callable[[Inconclusive], None] | None = None
+
+        def wait(self, gen: Any, interval: float = 0.1, timeout: float | None = None) -> Any:
+            limit = self.client_timeout_s
+            if limit is not None and (timeout is None or timeout > limit):
+                timeout = limit
+            since = time.time()
+            try:
+                return super().wait(gen, interval, timeout)
+            except _WaitTimeout:
+                gone = stopped_answering(self.target_label, since)
+                abandon(self)
+                if self.on_gone is not None:
+                    self.on_gone(gone)
+                raise gone from None
+
+    return ProbeConnection
+
+
+def bound(conn: psycopg.Connection[Any], thresholds: Thresholds, *, target: str = "the target",
+          on_gone: Callable[[Inconclusive], None] | None = None) -> None:
+    """Give a connection made by :func:`probe_connection_class` its client deadline (pools call this)."""
+    conn.client_timeout_s = client_timeout_s(thresholds)  # type: ignore[attr-defined]
+    conn.target_label = target  # type: ignore[attr-defined]
+    conn.on_gone = on_gone  # type: ignore[attr-defined]
+
+
+def connect(dsn: str, policy: SessionPolicy, *, application_name: str = APPLICATION_NAME, target: str = "the target",
+            on_gone: Callable[[Inconclusive], None] | None = None,
             **overrides: Any) -> psycopg.Connection[dict[str, Any]]:
     """Open one probe connection with the safety settings; psycopg is imported lazily.
 
+    The connect is bounded by ``connect_timeout``; every later wait by :func:`client_timeout_s`, after
+    which ``on_gone`` is told and ``Inconclusive("target_gone")`` raised.
+
     :raises psycopg.OperationalError: unreachable, refused, auth, TLS... (see ``classify``)
     """
-    import psycopg
     from psycopg.rows import dict_row
 
-    params: dict[str, Any] = {
-        "connect_timeout": max(1, round(policy.thresholds.connect_timeout_s)),
-        "application_name": application_name,
-        # Dead peers are noticed instead of waited on forever.
-        "keepalives": 1, "keepalives_idle": 5, "keepalives_interval": 2, "keepalives_count": 3,
-    }
+    params = connect_params(policy.thresholds, application_name)
     params.update(overrides)
-    conn = psycopg.connect(dsn, autocommit=False, prepare_threshold=None, row_factory=dict_row, **params)
+    conn: psycopg.Connection[dict[str, Any]] = probe_connection_class().connect(
+        dsn, autocommit=False, prepare_threshold=None, row_factory=dict_row, **params)
+    bound(conn, policy.thresholds, target=target, on_gone=on_gone)
     conn.read_only = policy.read_only
     return conn
 
@@ -98,15 +192,37 @@ def run_seed(conn: psycopg.Connection[Any]) -> None:
 def probe_transaction(conn: psycopg.Connection[dict[str, Any]], policy: SessionPolicy) -> Iterator[
         psycopg.Connection[dict[str, Any]]]:
     """One bounded transaction that always ends in ROLLBACK: probes never commit anything."""
-    t = policy.thresholds
     try:
-        conn.execute(_LOCAL_TIMEOUTS, (f"{t.statement_timeout_ms}ms", f"{t.lock_timeout_ms}ms",
-                                       f"{t.idle_in_transaction_session_timeout_ms}ms"))
+        set_local_timeouts(conn, policy.thresholds)
         run_seed(conn)
         yield conn
     finally:
         if not conn.closed:
             conn.rollback()
+
+
+#: Tries of the first statement of a transaction: a role whose own statement_timeout is tiny (1 ms)
+#: may cancel even ``BEGIN`` or the ``set_config`` that lifts it; after that our local value holds.
+_SET_LOCAL_TRIES = 3
+
+
+def set_local_timeouts(conn: psycopg.Connection[Any], thresholds: Thresholds) -> None:
+    """First statement of every probe transaction: our statement/lock/idle timeouts, ``SET LOCAL``.
+
+    :raises psycopg.errors.QueryCanceled: the role's own statement_timeout cancelled it every time
+    """
+    import psycopg
+
+    values = (f"{thresholds.statement_timeout_ms}ms", f"{thresholds.lock_timeout_ms}ms",
+              f"{thresholds.idle_in_transaction_session_timeout_ms}ms")
+    for attempt in range(_SET_LOCAL_TRIES):
+        try:
+            conn.execute(_LOCAL_TIMEOUTS, values)
+            return
+        except psycopg.errors.QueryCanceled:
+            conn.rollback()
+            if attempt == _SET_LOCAL_TRIES - 1:
+                raise
 
 
 def query(conn: psycopg.Connection[dict[str, Any]], policy: SessionPolicy, text: str,

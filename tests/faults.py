@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import os
 import shutil
+import signal
 import threading
 import time
 from collections.abc import Iterator
@@ -255,10 +256,13 @@ class SmallCluster:
     port: int
     max_connections: int
     reserved: int
+    server_pid: int = 0
+    logfile: Path | None = None
 
 
 @contextlib.contextmanager
-def small_cluster(max_connections: int = 8, superuser_reserved: int = 2) -> Iterator[SmallCluster]:
+def small_cluster(max_connections: int = 8, superuser_reserved: int = 2,
+                  settings: dict[str, str] | None = None) -> Iterator[SmallCluster]:
     """initdb + start a raw cluster with ``max_connections`` (no Supabase bootstrap: fast)."""
     from dbrunbook.targets import cluster, pginstall
 
@@ -274,17 +278,75 @@ def small_cluster(max_connections: int = 8, superuser_reserved: int = 2) -> Iter
             "max_connections": str(max_connections),
             "superuser_reserved_connections": str(superuser_reserved),
             "shared_buffers": "16MB",
+            **(settings or {}),
         })
         admin = f"postgresql://{cluster.SUPERUSER}:{password}@127.0.0.1:{server.port}/postgres?sslmode=disable"
         with psycopg.connect(admin, autocommit=True) as conn:
             conn.execute(f"create role postgres login password '{password}' createdb")
             conn.execute("grant pg_monitor to postgres")
         yield SmallCluster(f"postgresql://postgres:{password}@127.0.0.1:{server.port}/postgres?sslmode=disable",
-                           admin, password, server.port, max_connections, superuser_reserved)
+                           admin, password, server.port, max_connections, superuser_reserved,
+                           server.process.pid, server.logfile)
     finally:
         if server is not None:
             server.stop()
         shutil.rmtree(run_dir, ignore_errors=True)
+
+
+def _children(pid: int) -> list[int]:
+    found = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        with contextlib.suppress(OSError, IndexError, ValueError):
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+            if int(fields[1]) == pid:
+                found.append(int(stat.parent.name))
+    return found
+
+
+@contextlib.contextmanager
+def frozen(postmaster_pid: int) -> Iterator[list[int]]:
+    """SIGSTOP the postmaster and all its children (a hung server whose kernel still ACKs); SIGCONT after."""
+    stopped: list[int] = []
+    try:
+        os.kill(postmaster_pid, signal.SIGSTOP)
+        stopped.append(postmaster_pid)
+        for child in _children(postmaster_pid):
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(child, signal.SIGSTOP)
+                stopped.append(child)
+        yield stopped
+    finally:
+        for pid in reversed(stopped):
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGCONT)
+
+
+def freeze_when(admin_dsn: str, postmaster_pid: int, sql: str, *, timeout: float = 60.0) -> tuple[
+        threading.Thread, threading.Event, dict[str, Any]]:
+    """In a thread: poll ``sql`` (autocommit) until it returns true, then freeze the server until ``release``.
+
+    Returns the thread, the release event and a dict that gets ``frozen_at`` (monotonic) and ``pids``.
+    """
+    release = threading.Event()
+    state: dict[str, Any] = {}
+
+    def run() -> None:
+        deadline = time.monotonic() + timeout
+        with psycopg.connect(admin_dsn, autocommit=True, connect_timeout=5) as conn:
+            while time.monotonic() < deadline and not release.is_set():
+                row = conn.execute(sql).fetchone()
+                if row and row[0]:
+                    break
+                time.sleep(0.01)
+            else:
+                return
+        with frozen(postmaster_pid) as pids:
+            state.update(frozen_at=time.monotonic(), pids=pids)
+            release.wait(timeout=300)
+
+    thread = threading.Thread(target=run, daemon=True)
+    thread.start()
+    return thread, release, state
 
 
 def repo_root() -> Path:

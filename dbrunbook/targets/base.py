@@ -9,7 +9,15 @@ from urllib.parse import urlsplit
 
 from dbrunbook import resources
 from dbrunbook.config import TargetSpec
-from dbrunbook.session import ConnectFailure, SessionPolicy, classify, connect
+from dbrunbook.outcomes import Inconclusive
+from dbrunbook.session import (
+    ConnectFailure,
+    SessionPolicy,
+    classify,
+    connect,
+    probe_transaction,
+    stopped_answering,
+)
 
 if TYPE_CHECKING:
     import psycopg
@@ -45,6 +53,9 @@ class Target:
     service_role_key: str | None = None
     jwt_secret: str | None = None
     info: dict[str, Any] = field(default_factory=dict)
+    #: Set when the target missed a client deadline (or a reconnect timed out): every later probe of
+    #: this run raises it at once instead of waiting again ("prod stopped answering at ...").
+    gone: Inconclusive | None = None
     _conn: psycopg.Connection[dict[str, Any]] | None = None
     _reach: Reachability | None = None
 
@@ -85,33 +96,68 @@ class Target:
             self._reach = self._probe()
         return self._reach
 
-    def _probe(self) -> Reachability:
+    def mark_gone(self, gone: Inconclusive) -> None:
+        """Remember the first missed deadline: the rest of the run skips this target's probes."""
+        if self.gone is None:
+            self.gone = gone
+
+    def _connect(self) -> psycopg.Connection[dict[str, Any]]:
         assert self.dsn is not None
+        return connect(self.dsn, self.policy, target=self.name, on_gone=self.mark_gone)
+
+    def _probe(self) -> Reachability:
         t0 = time.monotonic()
+        host = self.host.rsplit(":", 1)[0]
         try:
-            conn = connect(self.dsn, self.policy)
+            conn = self._connect()
         except Exception as exc:
             elapsed = time.monotonic() - t0
-            host = self.host.rsplit(":", 1)[0]
             failure = classify(exc, host=host, port=self.port, elapsed_s=elapsed)
             return Reachability(ok=False, latency_ms=elapsed * 1000, failure=failure)
         latency = (time.monotonic() - t0) * 1000
         self._conn = conn
-        with conn.transaction():
-            row = conn.execute(resources.sql("db_reachable").encode()).fetchone()
-        conn.rollback()
+        # The same bounded, rolled-back transaction as every probe: local timeouts first (they also
+        # lift a role whose own statement_timeout is tiny), then the query, then ROLLBACK.
+        try:
+            with probe_transaction(conn, self.policy):
+                row = conn.execute(resources.sql("db_reachable").encode()).fetchone()
+        except Exception as exc:  # the role's own timeouts, a frozen server, a dropped connection
+            elapsed = time.monotonic() - t0
+            failure = classify(exc, host=host, port=self.port, elapsed_s=elapsed)
+            if getattr(exc, "sqlstate", None) == "57014":
+                failure = ConnectFailure(
+                    "timeout", f"{self.host} cancelled the first probe statement ({failure.summary})",
+                    failure.runbook, "the probe role's own statement_timeout is too small even for "
+                    "`select 1`: see `select rolname, rolconfig from pg_roles where rolname = current_user` "
+                    "and ALTER ROLE ... RESET statement_timeout (dbrunbook sets its own, locally)")
+            return Reachability(ok=False, latency_ms=elapsed * 1000, failure=failure)
         assert row is not None
         return Reachability(ok=True, latency_ms=latency, server_version=row["v"], server_version_num=row["n"],
                             current_user=row["u"], superuser=row["su"], bypassrls=row["br"], database=row["db"])
 
     def connection(self) -> psycopg.Connection[dict[str, Any]]:
-        """The shared probe connection (reconnects once if the previous one broke)."""
+        """The shared probe connection (reconnects, bounded by connect_timeout, if the previous one broke).
+
+        :raises Inconclusive: ``target_gone`` once the target missed a deadline in this run
+        """
+        if self.gone is not None:
+            raise self.gone
         reach = self.reachability()
         if not reach.ok:
             raise RuntimeError(f"target {self.name} is unreachable")
+        if self.gone is not None:
+            raise self.gone
         if self._conn is None or self._conn.closed or self._conn.broken:
-            assert self.dsn is not None
-            self._conn = connect(self.dsn, self.policy)
+            t0 = time.time()
+            try:
+                self._conn = self._connect()
+            except Exception as exc:
+                failure = classify(exc, host=self.host, port=self.port, elapsed_s=time.time() - t0)
+                if failure.cause == "timeout":  # the server took our connection and never answered
+                    self.mark_gone(stopped_answering(self.name, t0))
+                    assert self.gone is not None
+                    raise self.gone from None
+                raise
         return self._conn
 
     def close(self) -> None:
