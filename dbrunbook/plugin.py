@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from dbrunbook import evidence, options, reporting
+from dbrunbook import evidence, html_report, options, reporting
 from dbrunbook.config import RunbookConfig
 from dbrunbook.factories import (  # noqa: F401  (fixtures are found in this module's namespace)
     CONFIG_KEY,
@@ -56,6 +56,7 @@ def pytest_configure(config: pytest.Config) -> None:
     cfg = options.build_config(config)
     config.stash[CONFIG_KEY] = Runtime(config, cfg)
     reporting.configure(config, cfg)
+    html_report.register(config)  # first screen + RLS grids on top of the HTML report (reports' module)
     config.pluginmanager.register(evidence.AutoCapture(config), "dbrunbook-evidence")  # triage failure -> bundle
     if config.pluginmanager.hasplugin("xdist"):
         config.pluginmanager.register(_XdistHooks(), "dbrunbook-xdist")

@@ -17,7 +17,7 @@ from typing import Any
 
 import pytest
 
-from dbrunbook import __version__, lockguard
+from dbrunbook import __version__, html_report, lockguard
 from dbrunbook.checking import CHECK_KEY
 from dbrunbook.config import RunbookConfig
 from dbrunbook.findings import SEVERITIES, SEVERITY_MEANING, CheckMeta
@@ -163,6 +163,7 @@ def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pyte
                 titles = [f["title"] for f in result["findings"]] or [_first_line(result.get("message"))]
                 tr.write_line(f"  {result['check_id']} [{result['target']}]: {titles[0]}"
                               + (f" (+{len(titles) - 1} more)" if len(titles) > 1 else ""))
+        html_report.terminal_matrix(config, tr)  # the compact RLS grid when the matrix fails
         for line in _escalation(cfg, failed):
             tr.write_line(line, red=True, bold=True)
         skipped = sum(r["outcome"] == "skipped" for r in _RESULTS)

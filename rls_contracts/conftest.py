@@ -7,15 +7,12 @@ from typing import Any
 import pytest
 
 from dbrunbook.rls import discovery, matrix
-from dbrunbook.rls.contract import OPERATIONS, Contract
+from dbrunbook.rls.contract import Contract
 from dbrunbook.rls.loading import contract_of
 from dbrunbook.targets import Target
 
 #: One probe per (target, table) for the run: its columns are read once.
 _PROBES: dict[tuple[str, str], matrix.Probe] = {}
-
-#: Matrix cells for the HTML summary table: (table, identity) -> {operation: outcome}.
-_MATRIX: dict[tuple[str, str], dict[str, str]] = {}
 
 
 def table_probe(target: Target, db: Any, contract: Contract, table: str) -> matrix.Probe:
@@ -59,32 +56,6 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
 
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "rls_operation(op): the matrix operation a test function probes")
-
-
-def pytest_runtest_logreport(report: pytest.TestReport) -> None:
-    cell = dict(report.user_properties).get("rls_cell")
-    if cell and (report.when == "call" or report.outcome != "passed"):
-        table, identity, op = str(cell).split("|")
-        _MATRIX.setdefault((table, identity), {})[op] = report.outcome
-
-
-def pytest_html_results_summary(prefix: list[str], summary: list[str], postfix: list[str],
-                                session: pytest.Session) -> None:
-    """The matrix as a table: rows = table x identity, columns = operations."""
-    if not _MATRIX:
-        return
-    import html
-
-    mark = {"passed": "ok", "failed": "FAIL", "skipped": "skip"}
-    # The DB operations, then extra columns such as "api select" (rls_contracts/test_http.py).
-    ops = [*OPERATIONS, *sorted({op for cells in _MATRIX.values() for op in cells} - set(OPERATIONS))]
-    head = "".join(f"<th>{html.escape(op)}</th>" for op in ops)
-    rows = []
-    for (table, identity), cells in sorted(_MATRIX.items()):
-        tds = "".join(f"<td>{mark.get(cells.get(op, ''), '-')}</td>" for op in ops)
-        rows.append(f"<tr><td>{html.escape(table)}</td><td>{html.escape(identity)}</td>{tds}</tr>")
-    postfix.append("<h2>RLS matrix</h2><table><tr><th>table</th><th>identity</th>" + head + "</tr>"
-                   + "".join(rows) + "</table>")
 
 
 def cell_property(item: Any, cell: tuple[str, str, str]) -> None:
