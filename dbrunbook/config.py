@@ -4,11 +4,20 @@ from __future__ import annotations
 
 import tomllib
 from collections.abc import Mapping
-from dataclasses import dataclass, field, fields, replace
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from pathlib import Path
 from typing import Any, Literal
 
+from dbrunbook.configkeys import (
+    ESCALATION_KEYS,
+    SERVICE_KEYS,
+    TARGET_KEYS,
+    THRESHOLD_KEYS,
+    TOP_KEYS,
+    check_table,
+    did_you_mean,
+)
 from dbrunbook.exceptions import usage_error
 
 Kind = Literal["embedded", "url", "container"]
@@ -124,57 +133,32 @@ class RunbookConfig:
     escalation: Escalation = field(default_factory=Escalation)
 
 
-_TARGET_KEYS = {f.name for f in fields(TargetSpec)} - {"name", "services", "thresholds"}
-_SERVICE_KEYS = {f.name for f in fields(ServiceSpec)}
-_THRESHOLD_KEYS = {f.name for f in fields(Thresholds)}
-
-
-def _check_keys(table: Mapping[str, Any], allowed: set[str], where: str, path: Path) -> None:
-    unknown = sorted(set(table) - allowed)
-    if unknown:
-        raise usage_error(
-            f"{path}: unknown key(s) {', '.join(map(repr, unknown))} in {where}",
-            checked=[str(path)],
-            fixes=[f"use one of: {', '.join(sorted(allowed))}"],
-        )
-
-
-def _as_tuple(value: Any) -> tuple[str, ...]:
-    if isinstance(value, str):
-        return (value,)
-    return tuple(str(v) for v in value)
-
-
 def _thresholds(raw: Mapping[str, Any], base: Thresholds, where: str, path: Path) -> Thresholds:
-    _check_keys(raw, _THRESHOLD_KEYS, where, path)
-    return replace(base, **raw)
+    return replace(base, **check_table(raw, THRESHOLD_KEYS, where, path))
 
 
 def _service(raw: Mapping[str, Any], where: str, path: Path) -> ServiceSpec:
-    _check_keys(raw, _SERVICE_KEYS, where, path)
-    if "name" not in raw:
+    values = check_table(raw, SERVICE_KEYS, where, path)
+    if "name" not in values:
         raise usage_error(f"{path}: {where} has no name", checked=[str(path)],
                           fixes=['add name = "backoffice-api" (or the service\'s name)'])
-    values = dict(raw)
-    if "db_url_env" in values:
-        values["db_url_env"] = _as_tuple(values["db_url_env"])
-    return ServiceSpec(**values)
+    service = ServiceSpec(**values)
+    if service.pool_min_size > service.pool_max_size:
+        raise usage_error(
+            f"{path}: {where} pool_min_size = {service.pool_min_size} is above pool_max_size = "
+            f"{service.pool_max_size}", checked=[str(path)],
+            fixes=["pool_min_size <= pool_max_size, as in the service's own pool settings"])
+    return service
 
 
 def _target(name: str, raw: Mapping[str, Any], base: TargetSpec, defaults: Mapping[str, Any],
             path: Path) -> TargetSpec:
-    merged = {**defaults, **raw}
     where = f"[targets.{name}]"
-    _check_keys(merged, _TARGET_KEYS | {"services", "thresholds"}, where, path)
-    values: dict[str, Any] = {k: v for k, v in merged.items() if k not in ("services", "thresholds")}
-    if "kind" in values and values["kind"] not in KINDS:
-        raise usage_error(f"{path}: {where} kind = {values['kind']!r} is not a target kind",
-                          checked=[str(path)], fixes=[f"kind = one of {', '.join(KINDS)}"])
-    if "db_url_env" in values:
-        values["db_url_env"] = _as_tuple(values["db_url_env"])
+    values = {**defaults, **check_table(raw, TARGET_KEYS, where, path)}
+    services, thresholds = values.pop("services", None), values.pop("thresholds", None)
     for key in ("workdir", "contracts"):
         if key in values:
-            values[key] = (path.parent / values[key]).resolve()
+            values[key] = (path.parent / Path(values[key]).expanduser()).resolve()
     db_url = values.get("db_url")
     if db_url and _has_password(str(db_url)):
         raise usage_error(
@@ -183,13 +167,12 @@ def _target(name: str, raw: Mapping[str, Any], base: TargetSpec, defaults: Mappi
             fixes=['db_url_env = "PROD_DB_URL" and export PROD_DB_URL in the environment of the run'],
         )
     spec = replace(base, name=name, **values)
-    if "thresholds" in merged:
-        spec = replace(spec, thresholds=_thresholds(merged["thresholds"], base.thresholds,
-                                                    f"{where}.thresholds", path))
-    if "services" in raw:
-        services = raw["services"]
+    if thresholds is not None:
+        spec = replace(spec, thresholds=_thresholds(thresholds, base.thresholds,
+                                                    f"[targets.{name}.thresholds]", path))
+    if services is not None:
         spec = replace(spec, services=tuple(
-            _service(s, f"{where} services[{i}]", path) for i, s in enumerate(services)))
+            _service(s, f"[[targets.{name}.services]] #{i + 1}", path) for i, s in enumerate(services)))
     return spec
 
 
@@ -208,10 +191,19 @@ def _read(path: Path) -> dict[str, Any]:
     except tomllib.TOMLDecodeError as exc:
         raise usage_error(f"{path} is not valid TOML: {exc}", checked=[str(path)],
                           fixes=[f"fix the syntax of {path.name}", "point --targets-file elsewhere"]) from None
+    except UnicodeDecodeError as exc:
+        raise usage_error(f"{path} is not UTF-8 text (byte {exc.object[exc.start]:#04x} at offset {exc.start})",
+                          checked=[str(path)],
+                          fixes=[f"save {path.name} as UTF-8 (TOML files are UTF-8)",
+                                 "point --targets-file elsewhere"]) from None
     except OSError as exc:
         raise usage_error(f"cannot read targets file {path}: {exc.strerror}", checked=[str(path)],
                           fixes=["--targets-file PATH to an existing file"]) from None
-    _check_keys(document, {"defaults", "targets", "escalation"}, "the top level", path)
+    check_table(document, TOP_KEYS, "", path)  # "" = the top level
+    for name, raw in document.get("targets", {}).items():
+        if not isinstance(raw, dict):
+            raise usage_error(f"{path}: targets.{name} must be a table", checked=[str(path)],
+                              fixes=[f"write [targets.{name}] with its keys below"])
     return document
 
 
@@ -220,25 +212,23 @@ def load_escalation(path: Path | None) -> Escalation:
     if path is None:
         return Escalation()
     raw = _read(path).get("escalation", {})
-    _check_keys(raw, {f.name for f in fields(Escalation)}, "[escalation]", path)
-    return Escalation(**{k: str(v) for k, v in raw.items()})
+    return Escalation(**check_table(raw, ESCALATION_KEYS, "[escalation]", path))
 
 
 def load_targets(path: Path | None) -> dict[str, TargetSpec]:
     """Built-in targets, overlaid with the file's ``[targets.*]`` and ``[defaults]``.
 
     :param path: the targets file, or None to use only the built-ins
-    :raises pytest.UsageError: malformed TOML or unknown keys, naming the fix
+    :raises pytest.UsageError: malformed TOML, unknown keys, or a value of the wrong type or range,
+        naming the file, the key and the fix
     """
     targets = _builtin_targets()
     if path is None:
         return targets
     document = _read(path)
-    defaults = document.get("defaults", {})
+    # Checked once, so that an error in [defaults] is reported there, not under every target.
+    defaults = check_table(document.get("defaults", {}), TARGET_KEYS, "[defaults]", path)
     for name, raw in document.get("targets", {}).items():
-        if not isinstance(raw, dict):
-            raise usage_error(f"{path}: targets.{name} must be a table", checked=[str(path)],
-                              fixes=[f"write [targets.{name}] with its keys below"])
         base = targets.get(name, TargetSpec(name=name))
         targets[name] = _target(name, raw, base, defaults if name not in targets else {}, path)
     return targets
@@ -250,10 +240,22 @@ def select_targets(available: Mapping[str, TargetSpec], names: list[str], path: 
     chosen = names or ["embedded"]
     for name in chosen:
         if name not in available:
+            close = did_you_mean(name, available)
             raise usage_error(
-                f"unknown target {name!r}; expected one of: {', '.join(sorted(available))}",
+                f"unknown target {name!r}; expected one of: {', '.join(sorted(available))}"
+                + (f"; did you mean {close!r}?" if close else ""),
                 checked=["built-in targets: embedded, local", f"targets file: {path or '(none found)'}"],
-                fixes=[f"add [targets.{name}] to {path or 'dbrunbook.toml'}",
+                fixes=[*([f"--target={close}"] if close else []),
+                       f"add [targets.{name}] to {path or 'dbrunbook.toml'}",
                        "--targets-file PATH to the file that defines it", "--target with a listed name"],
             )
-    return tuple(available[n] for n in sorted(set(chosen)))
+    selected = tuple(available[n] for n in sorted(set(chosen)))
+    for spec in selected:
+        # A workdir that is not there is a typo in the file: every migrations/drift/RLS check would
+        # otherwise report "no migrations" against the wrong folder.
+        if spec.workdir is not None and not (spec.workdir / "supabase").is_dir():
+            raise usage_error(
+                f"{path}: [targets.{spec.name}] workdir {spec.workdir} has no supabase/ folder",
+                checked=[str(spec.workdir / "supabase")],
+                fixes=["workdir = the folder that holds supabase/migrations (relative to the targets file)"])
+    return selected

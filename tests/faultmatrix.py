@@ -47,7 +47,9 @@ def _scenario(item: pytest.Item, marker: pytest.Mark) -> tuple[str, str]:
     scenario = str(marker.kwargs.get("scenario") or (marker.args[0] if marker.args else item.name))
     expect = str(marker.kwargs.get("expect") or (marker.args[1] if len(marker.args) > 1 else "passes"))
     callspec = getattr(item, "callspec", None)
-    if callspec is not None:  # a parametrized test: one row per parameter set
+    # A marker on a parametrized function covers every parameter set: the set's id tells the rows apart.
+    # A marker on each pytest.param names its own scenario already.
+    if callspec is not None and marker not in callspec.marks:
         scenario = f"{scenario} [{callspec.id}]"
     return scenario, expect
 
