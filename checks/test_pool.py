@@ -12,6 +12,7 @@ import pytest
 from dbrunbook import pool
 from dbrunbook.checking import Check
 from dbrunbook.config import ServiceSpec
+from dbrunbook.outcomes import Inconclusive
 from dbrunbook.targets import Target
 
 pytestmark = [pytest.mark.pool, pytest.mark.triage]
@@ -23,6 +24,18 @@ def _services(target: Target) -> tuple[ServiceSpec, ...]:
     if not target.spec.services:
         pytest.skip(f"target {target.name} declares no services ([[targets.{target.name}.services]])")
     return target.spec.services
+
+
+def _target_server(target: Target) -> pool.Server | None:
+    """The target's own server identity, to say whether a service URL names the same server."""
+    if target.problem or not target.reachability().ok:
+        return None
+    try:
+        return pool.server_of(target.connection(), target.policy)
+    except Inconclusive:
+        raise
+    except Exception:  # informational only: the headroom is measured on the service's URL itself
+        return None
 
 
 @pytest.mark.check("pool.service_ready", severity="P1", runbook=pool.POOL_RUNBOOK)
@@ -37,14 +50,16 @@ def test_every_service_pool_opens_at_max_size(target: Target, check: Check) -> N
                 f"export {service.db_url_env[0]}=<the service's DB URL> in this run's environment, or drop "
                 "db_url_env to use the target's URL", detail="runbook: Diagnóstico 1 (Variáveis de ambiente e URLs)"))
             continue
-        held_back = pool.would_exhaust(target, service, url)
-        if held_back:
-            evidence.append({"service": service.name, "host": url.host, "skipped": held_back})
+        room = pool.prove_headroom(service, url, target.spec.thresholds, target_server=_target_server(target))
+        if room.refused:
+            evidence.append({"service": service.name, "host": url.host, "skipped": room.refused,
+                             "headroom": room.as_dict()})
             continue
-        result = pool.open_pool(service, url, target.spec.thresholds)
+        result = (pool.open_pool(service, url, target.spec.thresholds) if room.failure is None else
+                  pool.PoolResult(service.name, url.host, service.pool_max_size, failure=room.failure))
         evidence.append({"service": service.name, "host": url.host, "source": url.source, "ok": result.ok,
                          "acquired": result.acquired, "wanted": result.wanted,
-                         "elapsed_s": round(result.elapsed_s, 3),
+                         "elapsed_s": round(result.elapsed_s, 3), "headroom": room.as_dict(),
                          "cause": result.failure.cause if result.failure else None, "errors": result.errors})
         if result.failure is not None:
             findings.append(check.finding(
@@ -73,7 +88,7 @@ def test_services_behind_a_transaction_pooler_turn_prepared_statements_off(targe
             continue
         hint = pool.pooler_hint(url.url)
         try:
-            probed = pool.probe_pooling(url.url, target.spec.thresholds)
+            probed = pool.probe_pooling_if_room(url.url, target.spec.thresholds)
         except Exception as exc:  # unreachable: pool.service_ready reports why
             probed = f"unknown ({type(exc).__name__})"
         evidence.append({"service": service.name, "host": url.host, "url_says": hint, "probe_says": probed,

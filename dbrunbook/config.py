@@ -45,6 +45,8 @@ class Thresholds:
     oldest_transaction_s: float = 600.0
     lock_wait_s: float = 5.0
     connections_used_pct: float = 80.0
+    pool_keep_free_slots: int = 5
+    exclusive_lock_held_s: float = 30.0
 
 
 @dataclass(frozen=True)

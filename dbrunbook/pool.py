@@ -17,15 +17,13 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
-from dbrunbook import connections
+from dbrunbook import connections, resources, session
 from dbrunbook.config import ServiceSpec, Thresholds
 from dbrunbook.redact import REDACTOR
-from dbrunbook.session import APPLICATION_NAME, ConnectFailure, classify
+from dbrunbook.session import APPLICATION_NAME, ConnectFailure, SessionPolicy, classify
 
 if TYPE_CHECKING:
     import psycopg
-
-    from dbrunbook.targets import Target
 
 POOL_RUNBOOK = "Sintomas comuns (ConnectionPool not started) / Diagnóstico 1"
 # PgBouncer's own refusal texts, mapped to the Supavisor vocabulary classify() knows.
@@ -118,55 +116,227 @@ def _classify(text: str, url: ServiceUrl, elapsed_s: float) -> ConnectFailure:
     return classify(Exception(text), host=host, port=int(port) if port.isdigit() else None, elapsed_s=elapsed_s)
 
 
-#: Slots a pool probe leaves free on a direct connection, at least (safe on production first: the
-#: probe must never be what exhausts max_connections during an incident).
-KEEP_FREE_SLOTS = 5
+@dataclass(frozen=True)
+class Server:
+    """The server a URL reaches, as it describes itself, with its connection slots."""
+
+    addr: str | None
+    port: int | None
+    started: str
+    system_identifier: str | None
+    usage: connections.Usage
+
+    @classmethod
+    def of(cls, row: dict[str, Any]) -> Server:
+        """Build from a row of ``pool_server_identity.sql``."""
+        usage = connections.Usage(**{k: row[k] for k in ("max_connections", "superuser_reserved", "reserved",
+                                                         "used", "ours")})
+        return cls(row["addr"], row["port"], str(row["started"]), row["system_identifier"], usage)
+
+    def same_as(self, other: Server) -> bool:
+        """The same running postmaster (a replica shares the system_identifier, not the start time)."""
+        if self.system_identifier and other.system_identifier:
+            return (self.system_identifier, self.started) == (other.system_identifier, other.started)
+        return (self.addr, self.port, self.started) == (other.addr, other.port, other.started)
+
+    def describe(self) -> str:
+        """``127.0.0.1:5432 (system_identifier 73..., up since ...)``."""
+        return (f"{self.addr or 'local socket'}:{self.port} (system_identifier {self.system_identifier or 'unreadable'}"
+                f", up since {self.started})")
 
 
-def would_exhaust(target: Target, service: ServiceSpec, url: ServiceUrl) -> str | None:
-    """Why opening this pool could take the last connection slots of the target's server, if it could."""
-    if url.url is None or pooler_hint(url.url) or url.host != target.host or target.problem:
-        return None  # a pooler multiplexes; another server's headroom is not ours to read
-    if not target.reachability().ok:
+@dataclass
+class Headroom:
+    """Whether opening a service's pool keeps ``keep_free`` slots free, and what that was measured on."""
+
+    service: str
+    wants: int
+    keep_free: int
+    mode: str = "direct"  # direct | session | transaction | unknown
+    server: Server | None = None
+    same_server_as_target: bool | None = None
+    pooler_free: int | None = None
+    proven: list[str] = field(default_factory=list)
+    not_proven: list[str] = field(default_factory=list)
+    refused: str | None = None
+    failure: ConnectFailure | None = None
+
+    @property
+    def ok(self) -> bool:
+        """The pool may be opened."""
+        return self.failure is None and self.refused is None
+
+    def as_dict(self) -> dict[str, Any]:
+        """Evidence: the server's own identity, the slots, the mode, what was and was not proven."""
+        return {"mode": self.mode, "wants": self.wants, "keep_free": self.keep_free,
+                "server": self.server.describe() if self.server else None,
+                "server_slots": self.server.usage.describe() if self.server else None,
+                "server_free": self.server.usage.headroom if self.server else None,
+                "same_server_as_target": self.same_server_as_target, "pooler_free": self.pooler_free,
+                "proven": self.proven, "not_proven": self.not_proven, "refused": self.refused}
+
+
+def measure_server(url: str, thresholds: Thresholds) -> Server:
+    """One read-only, bounded, rolled-back transaction on ``url``: who answers, and its slots.
+
+    :raises psycopg.Error: the URL does not connect (classified by the caller)
+    """
+    policy = SessionPolicy(read_only=True, thresholds=thresholds)
+    conn = session.connect(url, policy)
+    try:
+        return server_of(conn, policy)
+    finally:
+        conn.close()
+
+
+def server_of(conn: psycopg.Connection[dict[str, Any]], policy: SessionPolicy) -> Server:
+    """The server behind an open probe connection (the target's), as it describes itself."""
+    return Server.of(session.query(conn, policy, resources.sql("pool_server_identity"))[0])
+
+
+def _pgbouncer_free(url: str, thresholds: Thresholds) -> int | None:
+    """Free server connections of this URL's PgBouncer pool (SHOW DATABASES / SHOW POOLS), or None.
+
+    Needs the URL's user in PgBouncer's ``stats_users``/``admin_users``; Supavisor has no such console.
+    """
+    import psycopg
+
+    parts = urlsplit(url)
+    dbname, user = parts.path.lstrip("/") or "postgres", parts.username or ""
+    admin = parts._replace(path="/pgbouncer").geturl()
+    try:
+        # The admin console speaks the simple query protocol only: ClientCursor.
+        with session.probe_connection_class().connect(admin, autocommit=True, cursor_factory=psycopg.ClientCursor,
+                                                      **session.connect_params(thresholds)) as conn:
+            session.bound(conn, thresholds, target=parts.hostname or "the pooler")
+            shown = conn.execute("SHOW DATABASES")
+            cols = [c.name for c in shown.description or []]
+            databases = shown.fetchall()
+            pools = conn.execute("SHOW POOLS")
+            pool_cols = [c.name for c in pools.description or []]
+            pool_rows = pools.fetchall()
+    except Exception:  # psycopg.Error, or our client deadline: not readable, so not proven
         return None
-    room = connections.usage(target.connection(), target.policy).headroom
-    if room - service.pool_max_size < KEEP_FREE_SLOTS:
-        return (f"not opened: {service.name}'s pool_max_size {service.pool_max_size} would leave "
-                f"{max(0, room - service.pool_max_size)} of {room} free slots (the probe keeps at least "
-                f"{KEEP_FREE_SLOTS}); connections.service_pools reports the headroom")
-    return None
+    size = next((dict(zip(cols, r, strict=False))["pool_size"] for r in databases
+                 if dict(zip(cols, r, strict=False))["name"] == dbname), None)
+    if size is None:
+        return None
+    # Idle server connections serve any client of the pool; active, tested and logging-in ones do not,
+    # and waiting clients are owed one each.
+    in_use = sum(int(d.get(k) or 0) for d in (dict(zip(pool_cols, r, strict=False)) for r in pool_rows)
+                 if d.get("database") == dbname and d.get("user") == user
+                 for k in ("sv_active", "sv_tested", "sv_login", "cl_waiting"))
+    return int(size) - in_use
+
+
+def prove_headroom(service: ServiceSpec, url: ServiceUrl, thresholds: Thresholds, *,
+                   target_server: Server | None = None) -> Headroom:
+    """Open a pool only when, measured on the server the pool connects to, ``keep_free`` slots stay free.
+
+    The server is identified by what it says about itself (``inet_server_addr()``, ``inet_server_port()``,
+    ``system_identifier``, ``pg_postmaster_start_time()``), never by the host string of the URL. Through a
+    session-mode pooler each client connection is a server connection of the pooler's pool: its free
+    server connections must also keep ``keep_free`` (read from PgBouncer's console; unreadable means not
+    proven, and the pool is not opened). Through a transaction-mode pooler the server is checked the same
+    way; the pooler's client limit is not proven (said in ``not_proven``).
+    """
+    assert url.url is not None
+    keep = thresholds.pool_keep_free_slots
+    room = Headroom(service.name, service.pool_max_size, keep)
+    t0 = time.monotonic()
+    try:
+        server = measure_server(url.url, thresholds)
+    except Exception as exc:  # psycopg.Error, or Inconclusive when the server stops answering
+        room.failure = _classify(str(exc), url, time.monotonic() - t0)
+        return room
+    room.server = server
+    if target_server is not None:
+        room.same_server_as_target = server.same_as(target_server)
+    free = server.usage.headroom
+    left = free - service.pool_max_size
+    room.proven.append(f"server {server.describe()}: {server.usage.describe()}; {free} slot(s) free for ordinary "
+                       f"roles, {left} after this pool")
+    if left < keep:
+        room.mode = service.pooler_mode or pooler_hint(url.url) or "unknown"
+        room.refused = (f"not opened: {service.name}'s pool_max_size {service.pool_max_size} would leave "
+                        f"{max(0, left)} of {free} free slots on {server.describe()} (the probe keeps at least "
+                        f"{keep}, pool_keep_free_slots); connections.service_pools reports the headroom")
+        return room
+    room.mode = _mode(service, url, server, thresholds)
+    if room.mode == "session":
+        room.pooler_free = _pgbouncer_free(url.url, thresholds)
+        if room.pooler_free is None:
+            room.not_proven.append("the session pooler's free server connections (its console is not readable "
+                                   "as this user; Supavisor has none)")
+            room.refused = (f"not opened: {service.name} connects through a session-mode pooler ({url.host}) whose "
+                            f"free server connections could not be read, so the probe cannot prove that "
+                            f"{keep} stay free for the services; the server itself has {free} free slot(s)")
+            return room
+        room.proven.append(f"session pooler {url.host}: {room.pooler_free} free server connection(s) in this "
+                           f"pool, {room.pooler_free - service.pool_max_size} after this pool")
+        if room.pooler_free - service.pool_max_size < keep:
+            room.refused = (f"not opened: {service.name}'s pool_max_size {service.pool_max_size} would leave "
+                            f"{max(0, room.pooler_free - service.pool_max_size)} of {room.pooler_free} free server "
+                            f"connections of the session pooler {url.host} (the probe keeps at least {keep})")
+    elif room.mode == "transaction":
+        room.proven.append("transaction pooler: each probe transaction is rolled back at once, so held client "
+                           "connections pin no server connection")
+        room.not_proven.append(f"the transaction pooler's client limit (max_client_conn / Supavisor max clients): "
+                               f"the pool holds {service.pool_max_size} client connections of it at once")
+    elif room.mode == "unknown":
+        room.not_proven.append(f"what sits between {url.host} and the server's port {server.port} (a port mapping "
+                               "or a pooler: the prepared-statement probe could not tell)")
+    return room
+
+
+def _mode(service: ServiceSpec, url: ServiceUrl, server: Server, thresholds: Thresholds) -> str:
+    """direct, session or transaction: declared, told by the URL, or probed when the ports differ."""
+    assert url.url is not None
+    said = service.pooler_mode or pooler_hint(url.url)
+    if said:
+        return said
+    try:
+        port = urlsplit(url.url).port or 5432
+    except ValueError:
+        return "unknown"
+    if server.port is None or port == server.port:
+        return "direct"
+    if server.usage.headroom - PROBE_CONNECTIONS < thresholds.pool_keep_free_slots:
+        return "unknown"
+    try:
+        # Another port than the server's: a pooler or a port mapping (Docker 54322 -> 5432). A
+        # transaction pooler shows itself; a session pooler looks like a mapping: said as not proven.
+        probed = probe_pooling(url.url, thresholds)
+    except Exception:  # a failure here leaves the mode unknown, the server's headroom still holds
+        return "unknown"
+    return "transaction" if probed == "transaction" else "unknown"
 
 
 def open_pool(service: ServiceSpec, url: ServiceUrl, thresholds: Thresholds) -> PoolResult:
     """Open the service's pool, hold ``pool_max_size`` connections at once, ``select 1`` on each, close."""
-    import psycopg
     from psycopg_pool import ConnectionPool, PoolTimeout
 
     assert url.url is not None
     budget = max(2.0, 2 * thresholds.connect_timeout_s)
     result = PoolResult(service.name, url.host, service.pool_max_size)
     capture = _Capture()
-    t_probe = time.monotonic()
     logger = logging.getLogger("psycopg.pool")
     logger.addHandler(capture)
     kwargs: dict[str, Any] = {
-        "connect_timeout": max(1, round(thresholds.connect_timeout_s)),
-        "application_name": f"{APPLICATION_NAME}-pool:{service.name}"[:63],
+        **session.connect_params(thresholds, f"{APPLICATION_NAME}-pool:{service.name}"[:63]),
         # The service's own setting: None turns psycopg's automatic prepared statements off.
         "prepare_threshold": None if service.prepared_statements is not True else 5,
     }
-    # One plain connection first: a refused port or a bad password answers at once, while the pool
-    # would retry with backoff until its whole budget is spent.
-    try:
-        psycopg.connect(url.url, **kwargs).close()
-    except psycopg.Error as exc:
-        result.elapsed_s = time.monotonic() - t_probe
-        result.failure = _classify(str(exc), url, result.elapsed_s)
-        result.errors = [REDACTOR.text(f"{type(exc).__name__}: {exc}")]
-        logger.removeHandler(capture)
-        return result
+
+    def configure(conn: psycopg.Connection[Any]) -> None:
+        # Every wait bounded on our side too; transactions read-only (prove_headroom connected first,
+        # so a refused port or a bad password was already answered without the pool's retries).
+        session.bound(conn, thresholds, target=url.host)
+        conn.read_only = True
+
     pool = ConnectionPool(url.url, min_size=min(service.pool_min_size, service.pool_max_size),
                           max_size=service.pool_max_size, open=False, timeout=budget, kwargs=kwargs,
+                          connection_class=session.probe_connection_class(), configure=configure,
                           name=f"dbrunbook-{service.name}", reconnect_timeout=budget, num_workers=3)
     held: list[psycopg.Connection[Any]] = []
     t0 = time.monotonic()
@@ -175,7 +345,11 @@ def open_pool(service: ServiceSpec, url: ServiceUrl, thresholds: Thresholds) -> 
 
         def acquire() -> psycopg.Connection[Any]:
             conn = pool.getconn(timeout=max(0.5, budget - (time.monotonic() - t0)))
-            conn.execute("select 1").fetchone()
+            try:
+                session.set_local_timeouts(conn, thresholds)
+                conn.execute("select 1").fetchone()
+            finally:
+                conn.rollback()  # behind a transaction pooler a held connection then pins no server connection
             return conn
 
         with ThreadPoolExecutor(max_workers=min(service.pool_max_size, 32)) as executor:
@@ -207,6 +381,20 @@ def open_pool(service: ServiceSpec, url: ServiceUrl, thresholds: Thresholds) -> 
     return result
 
 
+#: Connections :func:`probe_pooling` holds at once.
+PROBE_CONNECTIONS = 2
+
+
+def probe_pooling_if_room(url: str, thresholds: Thresholds) -> str:
+    """:func:`probe_pooling`, only when its two connections leave ``pool_keep_free_slots`` free on that server."""
+    server = measure_server(url, thresholds)
+    left = server.usage.headroom - PROBE_CONNECTIONS
+    if left < thresholds.pool_keep_free_slots:
+        return (f"not probed: its {PROBE_CONNECTIONS} connections would leave {max(0, left)} free slots on "
+                f"{server.describe()} (keeps at least {thresholds.pool_keep_free_slots})")
+    return probe_pooling(url, thresholds)
+
+
 def probe_pooling(url: str, thresholds: Thresholds) -> str:
     """``transaction`` if a named prepared statement does not survive into the next transaction.
 
@@ -219,19 +407,17 @@ def probe_pooling(url: str, thresholds: Thresholds) -> str:
     from psycopg import sql
 
     name = sql.Identifier(f"dbrunbook_pooling_probe_{secrets.token_hex(4)}")
-    params: dict[str, Any] = {"connect_timeout": max(1, round(thresholds.connect_timeout_s)),
-                              "application_name": APPLICATION_NAME, "prepare_threshold": None}
-    # A pooler may refuse an `options` startup parameter: bound each transaction with SET LOCAL instead.
-    timeout = f"{thresholds.statement_timeout_ms}ms"
-    bound = "select set_config('statement_timeout', %s, true)"
-    with psycopg.connect(url, **params) as a, psycopg.connect(url, **params) as b:
-        a.execute(bound, (timeout,))
+    # Read-only, client deadlines, and (a pooler may refuse an `options` startup parameter) every
+    # transaction bounded with SET LOCAL.
+    policy = SessionPolicy(read_only=True, thresholds=thresholds)
+    with session.connect(url, policy) as a, session.connect(url, policy) as b:
+        session.set_local_timeouts(a, thresholds)
         a.execute(sql.SQL("prepare {} as select 1").format(name))
         a.commit()
-        b.execute(bound, (timeout,))
+        session.set_local_timeouts(b, thresholds)
         b.execute("select 1")
         try:
-            a.execute(bound, (timeout,))
+            session.set_local_timeouts(a, thresholds)
             a.execute(sql.SQL("execute {}").format(name))
             mode = "session"
         except psycopg.errors.InvalidSqlStatementName:
@@ -239,7 +425,7 @@ def probe_pooling(url: str, thresholds: Thresholds) -> str:
         a.rollback()
         for conn in (b, a):  # the statement lives on B's server connection (pooler) or A's (session)
             try:
-                conn.execute(bound, (timeout,))
+                session.set_local_timeouts(conn, thresholds)
                 conn.execute(sql.SQL("deallocate {}").format(name))
                 conn.commit()
                 break

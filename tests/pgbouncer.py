@@ -43,7 +43,8 @@ def binary() -> str | None:
 
 
 @contextlib.contextmanager
-def pgbouncer(backend_dsn: str, *, pool_mode: str = "transaction", pool_size: int = 5) -> Iterator[Bouncer]:
+def pgbouncer(backend_dsn: str, *, pool_mode: str = "transaction", pool_size: int = 5,
+              stats_user: bool = False) -> Iterator[Bouncer]:
     exe = binary()
     if exe is None:
         pytest.skip("pgbouncer is not installed (apt-get install -y pgbouncer; .ci/run installs it)")
@@ -66,6 +67,7 @@ auth_file = {workdir / 'userlist.txt'}
 pool_mode = {pool_mode}
 default_pool_size = {pool_size}
 max_client_conn = 100
+{f"stats_users = {backend.username}" if stats_user else ""}
 server_reset_query =
 ignore_startup_parameters = extra_float_digits,options
 logfile = {workdir / 'pgbouncer.log'}

@@ -73,9 +73,10 @@ def test_pool_failures_are_classified_with_the_runbook_step(
             "BACKOFFICE_DB_URL": bouncer.dsn})
     assert run.returncode == 1, run.output
     ready = run.message("pool.service_ready")
-    # a pool larger than the server's slots: too many connections, with the runbook's symptom
-    assert "agent-runtime's pool got" in ready and "of 20 connections" in ready
-    assert "cause: too_many" in ready and "ConnectionPool not started" in ready
+    # a pool larger than the server's free slots is never opened (it would take the last slots)
+    assert "agent-runtime's pool" not in ready and "ConnectionPool not started" in ready
+    pools = {p["service"]: p for p in run.result("pool.service_ready")["evidence"]["pools"]}
+    assert pools["agent-runtime"]["skipped"].startswith("not opened: agent-runtime's pool_max_size 20"), pools
     # wrong password: auth, and the password never printed
     assert "autentique-service's pool got 0 of 2 connections" in ready and "cause: auth" in ready
     assert "backoffice-api" not in ready  # through PgBouncer it opens fine
@@ -103,3 +104,42 @@ def test_pool_probe_never_takes_the_last_slots_of_the_target(product: Product) -
     assert run.outcome("pool.service_ready") == "skipped", run.output
     assert "not opened: agent-runtime's pool_max_size 20 would leave 0 of" in run.message("pool.service_ready")
     assert run.outcome("connections.service_pools") == "failed"  # the headroom check says it does not fit
+
+
+@pytest.mark.fault(scenario="service behind a session-mode PgBouncer (pool_size 8): console readable, and not",
+                   expect="pool_max_size 4 not opened (would leave 4 < 5 pooler server connections); size 2 opens; "
+                          "unreadable console: not opened, says what was not proven")
+def test_session_pooler_server_connections_are_counted_too(product: Product, supabase_server: EmbeddedInfo) -> None:
+    toml = url_target("""
+    [[targets.t.services]]
+    name = "backoffice-api"
+    db_url_env = "READABLE_URL"
+    pooler_mode = "session"
+    pool_max_size = 4
+
+    [[targets.t.services]]
+    name = "agent-runtime"
+    db_url_env = "READABLE_URL"
+    pooler_mode = "session"
+    pool_min_size = 1
+    pool_max_size = 2
+
+    [[targets.t.services]]
+    name = "autentique-service"
+    db_url_env = "OPAQUE_URL"
+    pooler_mode = "session"
+    pool_max_size = 2
+    """)
+    with pgbouncer(supabase_server.dsn, pool_mode="session", pool_size=8, stats_user=True) as readable, \
+            pgbouncer(supabase_server.dsn, pool_mode="session", pool_size=8) as opaque:
+        run = product.run("-m", "pool", "--target=t", "-k", "every_service_pool_opens", targets_toml=toml, timeout=120,
+                          env={"T_DB_URL": supabase_server.dsn, "READABLE_URL": readable.dsn,
+                               "OPAQUE_URL": opaque.dsn})
+    pools = {p["service"]: p for p in run.result("pool.service_ready")["evidence"]["pools"]}
+    assert "would leave 4 of 8 free server connections of the session pooler" in pools["backoffice-api"]["skipped"], \
+        pools
+    assert pools["agent-runtime"]["ok"] is True and pools["agent-runtime"]["acquired"] == 2, pools
+    assert pools["agent-runtime"]["headroom"]["pooler_free"] == 8, pools
+    opaque_skip = pools["autentique-service"]["skipped"]
+    assert "session-mode pooler" in opaque_skip and "could not be read" in opaque_skip, pools
+    assert pools["autentique-service"]["headroom"]["not_proven"], pools

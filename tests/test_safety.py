@@ -1,8 +1,13 @@
-"""Safe under production faults (issue 9): bounded when the server freezes mid-run."""
+"""Safe under production faults (issue 9): bounded when the server freezes, never the last slots."""
 
 from __future__ import annotations
 
+import json
+import threading
+import time
+
 import faults
+import psycopg
 import pytest
 
 from conftest import Product, url_target
@@ -52,7 +57,7 @@ def test_frozen_server_ends_the_run_bounded_with_reports(product: Product) -> No
                           "db_reachable passes or names the role setting")
 def test_a_one_millisecond_role_statement_timeout_does_not_crash_the_run(product: Product) -> None:
     with faults.small_cluster(max_connections=20) as small:
-        with faults.psycopg.connect(small.admin_dsn, autocommit=True) as conn:
+        with psycopg.connect(small.admin_dsn, autocommit=True) as conn:
             conn.execute("alter role postgres set statement_timeout = '1ms'")
         run = product.run("-m", "triage", "--target=t", targets_toml=url_target(), env={"T_DB_URL": small.dsn},
                           timeout=120)
@@ -61,3 +66,51 @@ def test_a_one_millisecond_role_statement_timeout_does_not_crash_the_run(product
     assert reachable["outcome"] == "passed" or "statement_timeout" in str(reachable.get("message")), run.output
     # our local timeouts held for the probes after the first one: nothing was cancelled by the 1 ms
     assert "canceling statement due to statement timeout" not in run.output, run.output
+
+
+def _poll_free_slots(admin_dsn: str, available: int, stop: threading.Event, seen: list[int]) -> None:
+    """Free ordinary slots, every 10 ms, from pg_stat_activity (the poller's own session not counted)."""
+    with psycopg.connect(admin_dsn, autocommit=True, connect_timeout=5) as conn:
+        while not stop.is_set():
+            row = conn.execute("select count(*) from pg_catalog.pg_stat_activity where backend_type = 'client backend'"
+                               " and pid <> pg_catalog.pg_backend_pid()").fetchone()
+            assert row is not None
+            seen.append(available - int(row[0]))
+            time.sleep(0.01)
+
+
+@pytest.mark.fault(scenario="app holds 30 of 40 slots; the service URL names the target's server as localhost, "
+                            "the target as 127.0.0.1",
+                   expect="pool.service_ready not opened (skip naming the server by system_identifier); free slots "
+                          "polled in pg_stat_activity never below pool_keep_free_slots = 5")
+def test_pool_probe_keeps_free_slots_whatever_the_url_calls_the_server(product: Product) -> None:
+    keep = 5
+    toml = url_target(f"""
+    [targets.t.thresholds]
+    pool_keep_free_slots = {keep}
+
+    [[targets.t.services]]
+    name = "agent-runtime"
+    db_url_env = "AGENT_DB_URL"
+    pool_max_size = 10
+    """)
+    with faults.small_cluster(max_connections=40, superuser_reserved=3) as small:
+        available = small.max_connections - small.reserved
+        same_server = small.dsn.replace("@127.0.0.1:", "@localhost:")
+        assert same_server != small.dsn
+        stop, seen = threading.Event(), []
+        with faults.hold_connections(small.dsn, 30):
+            poller = threading.Thread(target=_poll_free_slots, args=(small.admin_dsn, available, stop, seen))
+            poller.start()
+            try:
+                run = product.run("-m", "pool or locks", "--target=t", targets_toml=toml, timeout=120,
+                                  env={"T_DB_URL": small.dsn, "AGENT_DB_URL": same_server})
+            finally:
+                stop.set()
+                poller.join(timeout=10)
+    assert len(seen) > 10 and min(seen) >= keep, (min(seen, default=None), run.output)
+    assert run.outcome("pool.service_ready") == "skipped", run.output
+    message = run.message("pool.service_ready")
+    assert "not opened: agent-runtime's pool_max_size 10 would leave 0 of" in message, message
+    assert "system_identifier" in message, message
+    assert "not probed" in json.dumps(run.result("pool.prepared_statements")["evidence"]), run.output
