@@ -79,6 +79,8 @@ THRESHOLD_KEYS: dict[str, Key] = {
     "oldest_transaction_s": _at_least_0("oldest_transaction_s = 600"),
     "lock_wait_s": _at_least_0("lock_wait_s = 5"),
     "connections_used_pct": Key("number", "connections_used_pct = 80", low=0.0, low_open=True, high=100.0),
+    "pool_keep_free_slots": Key("int", "pool_keep_free_slots = 5", low=0.0),
+    "exclusive_lock_held_s": _at_least_0("exclusive_lock_held_s = 30"),
 }
 
 #: ``[[targets.<name>.services]]``
