@@ -24,7 +24,7 @@ from typing import Any
 
 import pytest
 
-from dbrunbook import rls_grid
+from dbrunbook import failure_text, rls_grid
 from dbrunbook.findings import SEVERITIES, SEVERITY_MEANING
 
 PLUGIN_NAME = "dbrunbook-html"
@@ -250,11 +250,14 @@ class HtmlReport:
     @pytest.hookimpl(wrapper=True)
     def pytest_runtest_makereport(self, item: pytest.Item, call: pytest.CallInfo[None]) -> Generator[
             None, pytest.TestReport, pytest.TestReport]:
-        """Drop link extras: self-contained mode makes them ``data:`` URLs, which Chromium will not open.
+        """Give a failure its one-line headline (JUnit ``message``); drop link extras.
 
-        The evidence is shown inline in the row instead.
+        Self-contained mode makes link extras ``data:`` URLs, which Chromium will not open from a file
+        page; the evidence is shown inline in the row instead.
         """
         report = yield
+        if report.failed and call.excinfo is not None:
+            failure_text.give_headline(report, call.excinfo.value, item.location)
         extras = getattr(report, "extras", None)
         if extras:
             report.extras = [e for e in extras if e.get("format_type") not in ("json", "text")]  # type: ignore[attr-defined]

@@ -167,3 +167,61 @@ def test_healthy_run_says_pass_and_calls_nobody(product: Product, supabase_serve
     assert "RLS matrix (L leak" not in run.stdout
     assert page.index('id="dbr-first"') < page.index('id="dbr-environment"') < page.index('id="environment"')
 
+
+
+CRASHING = '''
+import pytest
+
+from dbrunbook.outcomes import Inconclusive
+
+
+@pytest.mark.check("selftest.crash", severity="P1", runbook="Triage 1")
+def test_crashes(check):
+    columns = {"customers": ["id", "company_id"], "notes": list(range(40))}
+    return columns["contacts"]
+
+
+@pytest.mark.check("selftest.inconclusive", severity="P0", runbook="Diagnosis 4")
+def test_cannot_decide(check):
+    raise Inconclusive("setup", "contract rls.toml: unknown identity 'tenant_c'", fix="add [identities.tenant_c]")
+'''
+
+
+def test_crashed_check_shows_its_error_first_in_junit_and_html(product: Product, tmp_path: Path,
+                                                                browser: Any) -> None:
+    test_file = tmp_path / "test_crash.py"
+    test_file.write_text(CRASHING)
+    run = product.run(f"--rootdir={REPO}", f"--config-file={REPO / 'pyproject.toml'}", str(test_file),
+                      "--target=embedded")
+    assert run.returncode != 0, run.output[-3000:]
+    cases = {case.get("name"): case for case in run.junit().iter("testcase")}
+    crash = next(c for n, c in cases.items() if n and n.startswith("test_crashes"))
+    failure = crash.find("failure")
+    assert failure is not None, run.output[-3000:]
+    assert failure.get("message") == "KeyError: 'contacts'"  # the line a CI annotation shows
+    assert failure.text and failure.text.startswith("KeyError: 'contacts'")
+    assert "columns = " in failure.text  # the traceback is still there, below
+    # The inconclusive check: whatever element it becomes, its first line is the cause, not a dump.
+    undecided = next(c for n, c in cases.items() if n and n.startswith("test_cannot_decide"))
+    element = next(e for e in undecided if e.tag in ("failure", "error", "skipped"))
+    assert "unknown identity 'tenant_c'" in (element.get("message") or "").splitlines()[0], et_dump(undecided)
+    assert "FAILED" in run.stdout and "KeyError: 'contacts'" in run.stdout  # the short summary line
+
+    browser.get(run.report_files()["html"].as_uri())
+    browser.execute_script("document.querySelector('#results-table').scrollIntoView()")
+    row = browser.execute_script(
+        "const b = [...document.querySelectorAll('#results-table tbody.results-table-row')]"
+        ".find(b => b.id.includes('test_crashes'));"
+        "const err = b.querySelector('.dbr-row-error'); const tb = b.querySelector('details.dbr-trace');"
+        "return {error: err && err.innerText, errTop: err && err.getBoundingClientRect().top,"
+        " traceOpen: tb && tb.open, traceTop: tb && tb.getBoundingClientRect().top}")
+    assert row["error"] == "KeyError: 'contacts'", row
+    assert row["traceOpen"] is False and row["traceTop"] > row["errTop"], row  # traceback folded, below
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    browser.save_screenshot(str(ARTIFACTS / "crashed-check.png"))
+
+
+def et_dump(element: Any) -> str:
+    import xml.etree.ElementTree as ET
+
+    return ET.tostring(element, encoding="unicode")
