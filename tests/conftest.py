@@ -144,3 +144,12 @@ db_url_env = "T_DB_URL"
 def url_target(extra: str = "") -> str:
     """A targets file with one url target ``t`` reading its DSN from ``T_DB_URL``."""
     return URL_TARGET.format(extra=textwrap.dedent(extra))
+
+
+def demo_target(extra: str = "") -> str:
+    """Like :func:`url_target`, for a clone of the demo database: the demo's contract, named as users do.
+
+    Without it a URL target has no contract (the demo contract applies to the demo workdir only), and
+    the behavioural RLS checks report "no contract" instead of probing.
+    """
+    return url_target(f'contracts = "{REPO / "rls_contracts" / "contracts.toml"}"\n' + textwrap.dedent(extra))

@@ -10,7 +10,7 @@ import faults
 import psycopg
 import pytest
 
-from conftest import Product, ProductRun, url_target
+from conftest import Product, ProductRun, demo_target
 from dbrunbook.targets.embedded import EmbeddedInfo
 
 LOW = """
@@ -39,7 +39,7 @@ def _alive(dsn: str, pids: list[int]) -> set[int]:
 
 @pytest.mark.fault(scenario="healthy target, locks", expect="pass: every locks check")
 def test_healthy_target_passes_every_locks_check(product: Product, supabase_server: EmbeddedInfo) -> None:
-    run = product.run("-m", "locks", "--target=t", targets_toml=url_target(LOW),
+    run = product.run("-m", "locks", "--target=t", targets_toml=demo_target(LOW),
                       env={"T_DB_URL": supabase_server.dsn})
     for check_id in LOCK_CHECKS:
         assert run.outcome(check_id) == "passed", run.output
@@ -64,7 +64,7 @@ def many_faults(supabase_server: EmbeddedInfo) -> Iterator[dict[str, faults.Faul
                    expect="fail locks.* P2 with pids + mitigation; nothing killed")
 def test_blockers_long_and_idle_transactions_fail_with_pids_and_mitigation(
         product: Product, supabase_server: EmbeddedInfo, many_faults: dict[str, faults.Fault]) -> None:
-    run = product.run("-m", "locks", "--target=t", targets_toml=url_target(LOW),
+    run = product.run("-m", "locks", "--target=t", targets_toml=demo_target(LOW),
                       env={"T_DB_URL": supabase_server.dsn}, timeout=120)
     assert run.returncode == 1, run.output
     blocking = text(run, "locks.blocking_chains")
@@ -112,7 +112,7 @@ def test_probes_never_wait_behind_access_exclusive_on_every_tenant_table(
     with faults.access_exclusive_with_waiters(admin, tables, waiters=1) as ddl:
         time.sleep(0.3)
         # timeout=150: the whole run is bounded; a probe queued behind the lock would hang it
-        run = product.run("-m", "locks or triage", "--target=t", targets_toml=url_target(LOW),
+        run = product.run("-m", "locks or triage", "--target=t", targets_toml=demo_target(LOW),
                           env={"T_DB_URL": supabase_server.dsn}, timeout=150)
     assert run.outcome("triage.db_reachable") == "passed", run.output
     assert run.outcome("locks.blocking_chains") == "failed"
@@ -130,7 +130,7 @@ def test_probes_never_wait_behind_access_exclusive_on_every_tenant_table(
 def test_one_locked_table_skips_only_its_rls_probes(product: Product, supabase_server: EmbeddedInfo) -> None:
     admin = supabase_server.admin_dsn
     with faults.access_exclusive_with_waiters(admin, ["public.customers"], waiters=0) as ddl:
-        run = product.run("rls_contracts/test_matrix.py", "-m", "triage", "--target=t", targets_toml=url_target(),
+        run = product.run("rls_contracts/test_matrix.py", "-m", "triage", "--target=t", targets_toml=demo_target(),
                           env={"T_DB_URL": supabase_server.dsn}, timeout=150)
     cells = [r for r in run.results if r["check_id"] == "rls.read_isolation"]
     locked = [r for r in cells if "public.customers" in r["nodeid"]]
@@ -144,7 +144,7 @@ def test_one_locked_table_skips_only_its_rls_probes(product: Product, supabase_s
 def test_deadlocks_during_the_run_window_fail(product: Product, supabase_server: EmbeddedInfo) -> None:
     with faults.deadlocks(supabase_server.admin_dsn) as made:
         run = product.run("-m", "locks", "--target=t", "-k", "deadlock or blocker",
-                          targets_toml=url_target(), env={"T_DB_URL": supabase_server.dsn})
+                          targets_toml=demo_target(), env={"T_DB_URL": supabase_server.dsn})
     assert made["deadlocks"] > 0
     assert run.outcome("locks.deadlocks") == "failed", run.output
     message = text(run, "locks.deadlocks")

@@ -9,10 +9,10 @@ import psycopg
 import pytest
 from databases import clone_database, drop_database, with_db
 
-from conftest import REPO, Product, ProductRun, url_target
+from conftest import REPO, Product, ProductRun, demo_target
 from dbrunbook.targets.embedded import EmbeddedInfo
 
-WRITABLE = url_target("read_only = false")
+WRITABLE = demo_target("read_only = false")
 
 
 @pytest.fixture
@@ -148,7 +148,7 @@ def test_new_tenant_table_without_rls(product: Product, faulty_demo: Callable[[s
 @pytest.mark.fault(scenario="leak on a read-only target", expect="fail rls.read_isolation; write cells skip")
 def test_read_only_target_runs_the_read_variant_only(product: Product, faulty_demo: Callable[[str], str]) -> None:
     dsn = faulty_demo('alter policy "Tenant members can view customers" on public.customers using (true)')
-    run = run_rls(product, dsn, "-k", "customers", toml=url_target())
+    run = run_rls(product, dsn, "-k", "customers", toml=demo_target())
     assert only_failure(run, "rls.read_isolation", "public.customers-acme_owner")
     writes = [r for r in run.results if r["check_id"] == "rls.insert_isolation"]
     assert writes and all(r["outcome"] == "skipped" for r in writes)

@@ -13,7 +13,7 @@ from databases import clone_database, drop_database, with_db
 from postgrest_standin import Gateway, postgrest_standin
 from test_rls_demo import failures, only_failure
 
-from conftest import Product, ProductRun, url_target
+from conftest import Product, ProductRun, demo_target
 from dbrunbook.rls.claims import key_claims
 from dbrunbook.rls.http import mint
 from dbrunbook.targets.embedded import EmbeddedInfo
@@ -69,7 +69,7 @@ def faulty_db(supabase_server: EmbeddedInfo) -> Iterator[Callable[[str], str]]:
 
 
 def run_http(product: Product, db_dsn: str, url: str, *extra: str, key: str = ANON_KEY) -> ProductRun:
-    return product.run(TEST_FILE, REPORT, "--target=t", *extra, targets_toml=url_target(),
+    return product.run(TEST_FILE, REPORT, "--target=t", *extra, targets_toml=demo_target(),
                        env={"T_DB_URL": db_dsn, "SUPABASE_URL": url, "SUPABASE_ANON_KEY": key,
                             "SUPABASE_JWT_SECRET": SECRET}, timeout=180)
 
@@ -100,7 +100,7 @@ def test_healthy_demo_passes_over_http(product: Product, supabase_server: Embedd
 
 @pytest.mark.fault(scenario="Data API not configured", expect="skip naming the env vars to export")
 def test_unconfigured_api_skips_with_the_reason(product: Product, supabase_server: EmbeddedInfo) -> None:
-    run = product.run(TEST_FILE, REPORT, "--target=t", "-k", "customers", targets_toml=url_target(),
+    run = product.run(TEST_FILE, REPORT, "--target=t", "-k", "customers", targets_toml=demo_target(),
                       env={"T_DB_URL": supabase_server.dsn}, timeout=120)
     assert run.returncode == 0, run.output[-3000:]
     assert {r["outcome"] for r in run.results if r["check_id"] == CHECK} == {"skipped"}
@@ -159,7 +159,7 @@ def test_wrong_jwt_secret_is_a_configuration_failure_not_blocking(product: Produ
                                                                    standin: Start) -> None:
     url, gateway = standin()
     wrong_secret = "not-this-projects-jwt-secret-0123456789abcdef"
-    run = product.run(TEST_FILE, REPORT, "--target=t", "-k", "customers", targets_toml=url_target(),
+    run = product.run(TEST_FILE, REPORT, "--target=t", "-k", "customers", targets_toml=demo_target(),
                       env={"T_DB_URL": supabase_server.dsn, "SUPABASE_URL": url, "SUPABASE_ANON_KEY": ANON_KEY,
                            "SUPABASE_JWT_SECRET": wrong_secret}, timeout=120)
     failed = failures(run, CHECK)

@@ -24,23 +24,28 @@ class Column:
     primary_key: bool
 
 
-def exposed_schemas(conn: psycopg.Connection[Any], policy: session.SessionPolicy, contract: Contract) -> list[str]:
+#: What the Supabase CLI serves when nothing says otherwise (config.toml ``[api] schemas``).
+DEFAULT_EXPOSED = ("public", "graphql_public")
+
+
+def exposed_schemas(conn: psycopg.Connection[Any], policy: session.SessionPolicy,
+                    contract: Contract | None) -> list[str]:
     """Schemas PostgREST serves: ``pgrst.db_schemas`` when the server says, plus the contract's.
 
     Never fail-open: when the GUC is unknown (it usually is outside the platform) the contract's
-    list is used, never an empty one.
+    list is used (without a contract, Supabase's default ``public, graphql_public``), never an empty one.
     """
     rows = session.query(conn, policy, "select current_setting('pgrst.db_schemas', true) as s")
     from_server = [s.strip() for s in (rows[0]["s"] or "").split(",") if s.strip()]
-    return sorted(set(from_server) | set(contract.exposed_schemas))
+    return sorted(set(from_server) | set(contract.exposed_schemas if contract else DEFAULT_EXPOSED))
 
 
-def relations(conn: psycopg.Connection[Any], policy: session.SessionPolicy, contract: Contract) -> list[
+def relations(conn: psycopg.Connection[Any], policy: session.SessionPolicy, contract: Contract | None) -> list[
         dict[str, Any]]:
     """Every table/view in the exposed schemas with RLS flags, owner and API-role privileges."""
     return session.query(conn, policy, resources.sql("rls_exposed_relations"),
                          {"schemas": exposed_schemas(conn, policy, contract),
-                          "tenant_column": contract.tenant_column})
+                          "tenant_column": contract.tenant_column if contract else None})
 
 
 def columns(conn: psycopg.Connection[Any], policy: session.SessionPolicy, table: TableContract) -> list[Column]:
