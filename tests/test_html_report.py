@@ -19,7 +19,7 @@ import psycopg
 import pytest
 from databases import clone_database, drop_database, with_db
 
-from conftest import REPO, Product, ProductRun, url_target
+from conftest import REPO, Product, ProductRun, demo_target
 from dbrunbook.targets.embedded import EmbeddedInfo
 
 CHROMIUM = "/usr/bin/chromium"
@@ -28,7 +28,7 @@ INSTALL = "apt-get install chromium chromium-driver && pip install -e '.[dev]' (
 ARTIFACTS = REPO / "reports" / "browser"
 VIEWPORT = (1400, 900)
 
-FAILING = url_target("""
+FAILING = demo_target("""
     [targets.t.thresholds]
     lock_wait_s = 0.2
     [escalation]
@@ -158,7 +158,7 @@ def test_terminal_shows_the_compact_grid_when_the_matrix_fails(failing_run: Prod
 
 
 def test_healthy_run_says_pass_and_calls_nobody(product: Product, supabase_server: EmbeddedInfo) -> None:
-    run = product.run("-m", "triage", "--target=t", targets_toml=url_target(),
+    run = product.run("-m", "triage", "--target=t", targets_toml=demo_target(),
                       env={"T_DB_URL": supabase_server.dsn})
     assert run.returncode == 0, run.output[-3000:]
     page = run.report_files()["html"].read_text()
