@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import tomllib
 from collections.abc import Mapping
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field, fields, replace
 from datetime import datetime
 from pathlib import Path
 from typing import Any, Literal
@@ -15,6 +15,7 @@ from dbrunbook.configkeys import (
     TARGET_KEYS,
     THRESHOLD_KEYS,
     TOP_KEYS,
+    Key,
     check_table,
     did_you_mean,
 )
@@ -135,12 +136,24 @@ class RunbookConfig:
     escalation: Escalation = field(default_factory=Escalation)
 
 
+def _schema(keys: Mapping[str, Key], cls: type[Any], *extra: str) -> dict[str, Key]:
+    """The keys of ``keys`` that ``cls`` really has (so a schema entry never reaches a missing field)."""
+    names = {f.name for f in fields(cls)} | set(extra)
+    return {k: v for k, v in keys.items() if k in names}
+
+
+_TARGET_KEYS = _schema(TARGET_KEYS, TargetSpec, "services", "thresholds")
+_SERVICE_KEYS = _schema(SERVICE_KEYS, ServiceSpec)
+_THRESHOLD_KEYS = _schema(THRESHOLD_KEYS, Thresholds)
+_ESCALATION_KEYS = _schema(ESCALATION_KEYS, Escalation)
+
+
 def _thresholds(raw: Mapping[str, Any], base: Thresholds, where: str, path: Path) -> Thresholds:
-    return replace(base, **check_table(raw, THRESHOLD_KEYS, where, path))
+    return replace(base, **check_table(raw, _THRESHOLD_KEYS, where, path))
 
 
 def _service(raw: Mapping[str, Any], where: str, path: Path) -> ServiceSpec:
-    values = check_table(raw, SERVICE_KEYS, where, path)
+    values = check_table(raw, _SERVICE_KEYS, where, path)
     if "name" not in values:
         raise usage_error(f"{path}: {where} has no name", checked=[str(path)],
                           fixes=['add name = "backoffice-api" (or the service\'s name)'])
@@ -156,7 +169,7 @@ def _service(raw: Mapping[str, Any], where: str, path: Path) -> ServiceSpec:
 def _target(name: str, raw: Mapping[str, Any], base: TargetSpec, defaults: Mapping[str, Any],
             path: Path) -> TargetSpec:
     where = f"[targets.{name}]"
-    values = {**defaults, **check_table(raw, TARGET_KEYS, where, path)}
+    values = {**defaults, **check_table(raw, _TARGET_KEYS, where, path)}
     services, thresholds = values.pop("services", None), values.pop("thresholds", None)
     for key in ("workdir", "contracts"):
         if key in values:
@@ -214,7 +227,7 @@ def load_escalation(path: Path | None) -> Escalation:
     if path is None:
         return Escalation()
     raw = _read(path).get("escalation", {})
-    return Escalation(**check_table(raw, ESCALATION_KEYS, "[escalation]", path))
+    return Escalation(**check_table(raw, _ESCALATION_KEYS, "[escalation]", path))
 
 
 def load_targets(path: Path | None) -> dict[str, TargetSpec]:
@@ -229,7 +242,7 @@ def load_targets(path: Path | None) -> dict[str, TargetSpec]:
         return targets
     document = _read(path)
     # Checked once, so that an error in [defaults] is reported there, not under every target.
-    defaults = check_table(document.get("defaults", {}), TARGET_KEYS, "[defaults]", path)
+    defaults = check_table(document.get("defaults", {}), _TARGET_KEYS, "[defaults]", path)
     for name, raw in document.get("targets", {}).items():
         base = targets.get(name, TargetSpec(name=name))
         targets[name] = _target(name, raw, base, defaults if name not in targets else {}, path)

@@ -111,6 +111,7 @@ TARGET_KEYS: dict[str, Key] = {
     "workdir": Key("path", 'workdir = "../my-app"'),
     "contracts": Key("path", 'contracts = "rls_contracts/contracts.toml"'),
     "bootstrap_mode": Key("choice", 'bootstrap_mode = "classic"', choices=("classic", "no_auto_expose")),
+    "platform": Key("choice", 'platform = "auto"', choices=("auto", "2024", "2025", "2026")),
     "pg_major": Key("int", "pg_major = 15", low=12.0, high=99.0),
     "services": Key("tables", '[[targets.<name>.services]] with name = "backoffice-api"'),
     "thresholds": Key("table", "[targets.<name>.thresholds] with connect_timeout_s = 5"),

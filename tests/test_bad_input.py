@@ -152,3 +152,16 @@ def test_incident_start_within_clock_skew_is_read_as_now(product: Product, stopp
                       env={"T_DB_URL": stopped_server_dsn}, timeout=120)
     assert run.returncode not in (pytest.ExitCode.USAGE_ERROR, pytest.ExitCode.INTERNAL_ERROR), run.output
     assert "0 min since the incident started" in run.stdout, run.output
+
+
+def test_every_key_of_the_targets_file_has_a_type_and_range() -> None:
+    from dataclasses import fields
+
+    from dbrunbook import config, configkeys
+
+    for cls, keys, extra in [(config.TargetSpec, configkeys.TARGET_KEYS, {"name"}),
+                             (config.ServiceSpec, configkeys.SERVICE_KEYS, set()),
+                             (config.Thresholds, configkeys.THRESHOLD_KEYS, set()),
+                             (config.Escalation, configkeys.ESCALATION_KEYS, set())]:
+        missing = {f.name for f in fields(cls)} - set(keys) - extra
+        assert not missing, f"add {sorted(missing)} of {cls.__name__} to dbrunbook/configkeys.py (type, range)"
