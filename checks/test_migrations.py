@@ -72,6 +72,7 @@ def test_every_migration_file_is_applied_by_the_cli(migrations_folder: Path, che
     check.require_none(findings)
 
 
+@pytest.mark.supabase
 @pytest.mark.check("migrations.history_table_present", severity="P2", runbook=RUNBOOK)
 def test_target_has_a_migration_history(target: Target, db: Any, check: Check, pytestconfig: pytest.Config) -> None:
     """supabase_migrations.schema_migrations exists and can be read."""

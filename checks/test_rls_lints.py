@@ -12,7 +12,7 @@ from dbrunbook.outcomes import Inconclusive
 from dbrunbook.rls import discovery, loading
 from dbrunbook.targets import Target
 
-pytestmark = [pytest.mark.rls]
+pytestmark = [pytest.mark.rls, pytest.mark.supabase]
 RUNBOOK = "Diagnóstico 4 (Erros de RLS)"
 
 #: lint id (= SQL file stem = docs/checks/rls.md section) -> severity

@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
+from dbrunbook import causes, shape
 from dbrunbook.checking import CHECK_KEY, Check
 from dbrunbook.config import RunbookConfig
 from dbrunbook.findings import CheckMeta
@@ -18,6 +19,9 @@ if TYPE_CHECKING:
     from dbrunbook.runtime import Runtime
 
 CONFIG_KEY = pytest.StashKey["Runtime"]()
+
+#: Checks with these markers never touch the database: a target that stopped answering does not stop them.
+_OFFLINE_MARKERS = ("env", "health", "logs")
 
 
 @pytest.fixture(scope="session")
@@ -35,18 +39,35 @@ def _dbrunbook_target(request: pytest.FixtureRequest) -> Target:
 
 @pytest.fixture
 def target(_dbrunbook_target: Target, request: pytest.FixtureRequest) -> Target:
-    """The target under check; applies the scope markers (``writes``, ``local_only``).
+    """The target under check; applies the scope markers (``writes``, ``local_only``, ``supabase``).
+
+    A throwaway target that could not be built, a target that stopped answering mid-run and a target
+    that is not Supabase-shaped (for ``supabase`` checks) raise their cause: the report hook reports
+    it once and skips the later checks it stops, pointing at it.
 
     :returns: the resolved :class:`~dbrunbook.targets.Target`
+    :raises Inconclusive: the cause that stops this check
     """
     t = _dbrunbook_target
+    node = request.node
+    runtime: Runtime = request.config.stash[CONFIG_KEY]
+    offline = any(node.get_closest_marker(m) for m in _OFFLINE_MARKERS)
+    build = runtime.build_cause(t.name)
+    if build is not None:
+        if offline:  # the env checks speak of env vars; the build failure is reported by a database check
+            pytest.skip(f"the throwaway target {t.name} was not built: see the setup error")
+        raise build
     if t.skip_reason:
         pytest.skip(t.skip_reason)
+    if not offline:
+        causes.REGISTRY.stop(t)  # a target gone mid-run: one bounded reconnect, then every check skips
     if request.node.get_closest_marker("writes") and t.spec.read_only:
         pytest.skip(f"target {t.name} is read-only: this check writes (inside a rolled-back transaction) "
                     f"and only runs where read_only = false; its read-only variant covers {t.name}")
     if request.node.get_closest_marker("local_only") and not (t.spec.local_stack or t.spec.kind == "container"):
         pytest.skip(f"target {t.name} is not the local Supabase stack: this check needs it (or Docker)")
+    if node.get_closest_marker("supabase") and t.dsn and not t.problem and t.reachability().ok:
+        shape.require(t)
     return t
 
 

@@ -4,19 +4,14 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from dataclasses import asdict, dataclass, field
-from typing import Any, Literal
+from typing import Any
 
 import pytest
 
-Severity = Literal["P0", "P1", "P2", "P3"]
-SEVERITIES: tuple[Severity, ...] = ("P0", "P1", "P2", "P3")
+# The model lives in severity.py; re-exported here for the checks that import it from findings.
+from dbrunbook.severity import SEVERITIES, SEVERITY_MEANING, Severity
 
-SEVERITY_MEANING: dict[str, str] = {
-    "P0": "multi-tenant impact (RLS leaking or blocking)",
-    "P1": "outage (database unreachable, service degraded, pool cannot start)",
-    "P2": "degradation (locks, slow queries, drift)",
-    "P3": "hygiene",
-}
+__all__ = ["SEVERITIES", "SEVERITY_MEANING", "CheckMeta", "Finding", "Severity", "render_all"]
 
 
 @dataclass(frozen=True)

@@ -59,6 +59,16 @@ OPTIONS: tuple[Option, ...] = (
     Option("--snapshot-out", "dbrunbook_snapshot_out", "DBRUNBOOK_SNAPSHOT_OUT",
            "drift: write each target's normalized schema snapshot (JSON) to this path; {target} in the "
            "path is replaced by the target's name"),
+    # --- gates (verdicts: dbrunbook/gates.py resolves and validates these three) ---
+    Option("--fail-on", "dbrunbook_fail_on", "DBRUNBOOK_FAIL_ON",
+           "exit 1 only for failures at or above this severity (P0, P1, P2, P3); default: any failure"),
+    Option("--waivers", "dbrunbook_waivers", "DBRUNBOOK_WAIVERS",
+           "TOML file of accepted findings (check id + object glob, reason, owner, expires); waived findings "
+           "stay visible as waived, expired waivers fail"),
+    Option("--retry-timeout", "dbrunbook_retry_timeout", "DBRUNBOOK_RETRY_TIMEOUT",
+           "wait up to SECONDS for each target's database to accept connections before the first verdict "
+           "(gates that start right after a deploy); default: 0, no wait"),
+    # --- end gates ---
 )
 
 

@@ -55,6 +55,12 @@ EXIT_CODES: dict[int, str] = {
 }
 EXIT_INCONCLUSIVE = 6
 
+#: The outcome of one check in every report (JSON ``results[].outcome``, JUnit property ``outcome``):
+#: ``inconclusive`` is the first check a cause stopped (it carries the cause's finding); the later
+#: ones it stopped are ``skipped`` with the same ``cause``; ``waived`` failed only on waived findings.
+Outcome = Literal["passed", "failed", "inconclusive", "skipped", "waived"]
+OUTCOMES: tuple[Outcome, ...] = ("passed", "failed", "inconclusive", "skipped", "waived")
+
 
 class Inconclusive(DbrunbookError):
     """Raised by a check (or a probe helper) that cannot reach a verdict.

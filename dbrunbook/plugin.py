@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from dbrunbook import evidence, html_report, options, reporting
+from dbrunbook import causes, evidence, gates, html_report, options, reporting, shape
 from dbrunbook.config import RunbookConfig
 from dbrunbook.factories import (  # noqa: F401  (fixtures are found in this module's namespace)
     CONFIG_KEY,
@@ -35,6 +35,8 @@ MARKERS: dict[str, str] = {
     "logs": "service logs scanned for the runbook's symptoms (runbook 'Triage 3')",
     "local_only": "needs the local Supabase stack or Docker; skipped on other targets",
     "writes": "writes inside rolled-back transactions; needs a target with read_only = false",
+    "supabase": "needs a Supabase-shaped target (auth schema, anon/authenticated roles); skipped elsewhere, "
+                "pointing at the one finding that says what is missing",
     "check(id, severity, runbook): check id, severity (P0-P3) and the runbook step it implements": "",
     "pg(spec): run only on servers whose major version matches, e.g. pg('>= 16')": "",
 }
@@ -54,6 +56,9 @@ def pytest_configure(config: pytest.Config) -> None:
     for name, text in MARKERS.items():
         config.addinivalue_line("markers", f"{name}: {text}" if text else name)
     cfg = options.build_config(config)
+    gates.build(config)
+    causes.reset()
+    shape.reset()
     config.stash[CONFIG_KEY] = Runtime(config, cfg)
     reporting.configure(config, cfg)
     html_report.register(config)  # first screen + RLS grids on top of the HTML report (reports' module)
@@ -86,10 +91,11 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """Folder markers (rls_contracts -> rls) and first-check ordering."""
+    """Folder markers (rls_contracts -> rls, supabase) and first-check ordering."""
     for item in items:
         if "rls_contracts" in item.path.parts:
             item.add_marker(pytest.mark.rls)
+            item.add_marker(pytest.mark.supabase)
 
     def first(item: pytest.Item) -> int:
         marker = item.get_closest_marker("check")
@@ -114,6 +120,7 @@ def pytest_report_header(config: pytest.Config) -> list[str]:
 
 
 pytest_runtest_makereport = reporting.pytest_runtest_makereport
+pytest_report_teststatus = reporting.pytest_report_teststatus
 pytest_runtest_logreport = reporting.pytest_runtest_logreport
 pytest_terminal_summary = reporting.pytest_terminal_summary
 pytest_sessionfinish = reporting.pytest_sessionfinish

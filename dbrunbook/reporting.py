@@ -3,11 +3,47 @@
 Every string that leaves the run goes through ``redact`` first: failure text, captured output,
 evidence. Findings travel on the report object itself (``report.dbrunbook``), which
 pytest-xdist serializes with the report, so the controller writes one set of reports.
+
+Outcomes (``dbrunbook.outcomes``): the hook turns an exception that means "no verdict" (an
+``Inconclusive``, a lost connection, a probe timeout, a lock wait, a failed build) into ONE
+``inconclusive`` result per cause (``Inconclusive.key``); every later check stopped by the same cause
+is ``skipped`` with "inconclusive: <cause>; reported by <nodeid>". Failures whose findings are all
+waived are ``waived`` (a pass for pytest, visible in every report).
+
+The result record (``_RESULTS``, the JSON bundle's ``results``, one per check node in run order;
+the HTML and JUnit reports read the same fields from ``report.dbrunbook``)::
+
+    nodeid           str          pytest node id, e.g. "checks/test_locks.py::test_x[prod]"
+    when             str          the phase that decided the outcome: setup | call | teardown
+    check_id         str          from the check marker, e.g. "rls.read_isolation"
+    target           str | None   the target's name ("prod"), never its repr
+    runbook          str          the runbook step the check implements
+    outcome          str          passed | failed | inconclusive | skipped | waived (outcomes.OUTCOMES)
+    severity         str | None   failed/waived: worst of its unwaived (resp. all) findings, else the
+                                  marker's; inconclusive: the cause's (outcomes.CAUSE_SEVERITY; None =
+                                  a setup error, which is no verdict); passed/skipped: the marker's
+    marker_severity  str          the check marker's severity (P0..P3)
+    title            str          one line for summaries: first finding's title, the cause's message,
+                                  or the error's first line (never a traceback or a repr)
+    cause            dict | None  {kind, message, fix, first_nodeid} on inconclusive records and on
+                                  skipped records stopped by an already reported cause; kind is one of
+                                  outcomes.CAUSE_KINDS, first_nodeid the inconclusive record's nodeid
+    findings         list[dict]   Finding.as_dict(), plus "waiver": {check, object, reason, owner,
+                                  expires, expired} when a waiver matched the finding; an inconclusive
+                                  record with a severity carries the cause as its one finding
+    evidence         dict         what the check attached (redacted)
+    message          str | None   failure text or skip reason (redacted); None for a pass
+    duration_s       float
+
+The bundle's ``summary`` adds ``outcomes`` (count per outcome), ``failed_by_severity`` (verdict
+failures only), ``causes`` (each first cause with the number of checks it stopped) and
+``exit_code`` / ``exit_meaning`` (``outcomes.EXIT_CODES``).
 """
 
 from __future__ import annotations
 
 import json
+import os
 import time
 from collections import defaultdict
 from collections.abc import Generator
@@ -17,26 +53,47 @@ from typing import Any
 
 import pytest
 
-from dbrunbook import __version__, html_report, lockguard
+from dbrunbook import __version__, gates, html_report, verdicts
 from dbrunbook.checking import CHECK_KEY
 from dbrunbook.config import RunbookConfig
-from dbrunbook.findings import SEVERITIES, SEVERITY_MEANING, CheckMeta
+from dbrunbook.findings import CheckMeta
+from dbrunbook.outcomes import EXIT_CODES, OUTCOMES
 from dbrunbook.redact import REDACTOR, jsonable
+from dbrunbook.severity import SEVERITIES, meaning
 
 STATE_KEY = pytest.StashKey[dict[str, Any]]()
 ESCALATION_AFTER = timedelta(minutes=15)
+_REPORT_SUFFIXES = (".html", ".xml", ".json")
+
+
+def _unique_base(reports_dir: Path, stem: str) -> Path:
+    """``reports_dir/stem`` with a suffix that no earlier run used: two runs in one second keep both."""
+    for n in range(1, 1000):
+        base = reports_dir / (stem if n == 1 else f"{stem}-{n}")
+        try:  # claim the name atomically: a concurrent run in the same second gets the next one
+            fd = os.open(base.with_suffix(".json"), os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
+        except FileExistsError:
+            continue
+        os.close(fd)
+        if not any(base.with_suffix(s).exists() for s in _REPORT_SUFFIXES[:2]):
+            return base
+    raise pytest.UsageError(f"--reports-dir {reports_dir}: 999 reports named {stem}-N already; clean it up")
 
 
 def configure(config: pytest.Config, cfg: RunbookConfig) -> None:
     """Choose report paths (controller only) before pytest-html and junitxml read them."""
     now = datetime.now(UTC)
-    state: dict[str, Any] = {"started": now, "t0": time.monotonic(), "results": [], "paths": {}, "servers": {}}
+    state: dict[str, Any] = {"started": now, "t0": time.monotonic(), "results": [], "paths": {}, "servers": {},
+                             "untracked_failures": 0, "exit_code": None}
     config.stash[STATE_KEY] = state
+    _RESULTS.clear()
+    _FIRST.clear()
+    _UNTRACKED[0] = 0
     if not cfg.write_reports or hasattr(config, "workerinput"):
         return
     stem = "+".join(t.name for t in cfg.targets) + "-" + now.strftime("%Y%m%dT%H%M%SZ")
     cfg.reports_dir.mkdir(parents=True, exist_ok=True)
-    base = cfg.reports_dir / stem
+    base = _unique_base(cfg.reports_dir, stem)
     if config.pluginmanager.hasplugin("html") and not getattr(config.option, "htmlpath", None):
         config.option.htmlpath = str(base.with_suffix(".html"))
         config.option.self_contained_html = True
@@ -58,31 +115,34 @@ def _redact_report(report: pytest.TestReport) -> None:
 @pytest.hookimpl(wrapper=True)
 def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Generator[
         None, pytest.TestReport, pytest.TestReport]:
-    """Attach check metadata, findings and evidence; redact everything the report carries."""
+    """Decide the outcome (pass, fail, inconclusive once per cause, waived), attach findings and evidence."""
     report = yield
     meta = CheckMeta.of(item)
     ctx = item.stash.get(CHECK_KEY, None)
     callspec = getattr(item, "callspec", None)
     target_name = callspec.params.get("_dbrunbook_target") if callspec else None
+    verdict = None
     if meta is not None:
+        verdict = verdicts.decide(item, call, report, meta, list(ctx.findings) if ctx else [], target_name,
+                                  gates.of(item.config).waivers)
         props: list[tuple[str, object]] = [("check_id", meta.check_id), ("severity", meta.severity),
                                            ("runbook", meta.runbook)]
         if target_name:
             props.append(("target", target_name))
+        if verdict is not None and (report.when == "call" or verdict.outcome != "passed"):
+            props += [("outcome", verdict.outcome)] + ([("cause", verdict.cause["kind"])] if verdict.cause else [])
         report.user_properties = [*(p for p in report.user_properties if p[0] not in dict(props)), *props]
-    if report.failed and call.excinfo is not None and lockguard.gave_up(call.excinfo.value):
-        # The probe waited lock_timeout behind someone's lock: inconclusive, and locks.blocking_chains
-        # reports the lock. Failing here would print a false verdict for the rule this check tests.
-        report.outcome = "skipped"
-        report.longrepr = (str(item.path), item.location[1] or 0,
-                           f"Skipped: {lockguard.gave_up_reason(call.excinfo.value)}")
     _redact_report(report)
-    if meta is not None and (report.when == "call" or report.outcome != "passed"):
+    if meta is not None and verdict is not None and (report.when == "call" or verdict.outcome != "passed"):
         data = {
-            "check_id": meta.check_id, "severity": meta.severity, "runbook": meta.runbook, "target": target_name,
-            "findings": [f.as_dict() for f in ctx.findings] if ctx else [],
+            "check_id": meta.check_id, "severity": verdict.severity, "marker_severity": meta.severity,
+            "runbook": meta.runbook, "target": target_name, "outcome": verdict.outcome,
+            "title": REDACTOR.text(verdict.title), "cause": verdict.cause,
+            "findings": verdict.findings or ([f.as_dict() for f in ctx.findings] if ctx else []),
             "evidence": ctx.evidence if ctx else {},
         }
+        if verdict.expired_waiver:
+            data["expired_waiver"] = True
         report.dbrunbook = jsonable(data)  # type: ignore[attr-defined]
         if ctx and ctx.evidence and item.config.pluginmanager.hasplugin("html"):
             from pytest_html import extras
@@ -92,35 +152,60 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
     return report
 
 
+def pytest_report_teststatus(report: pytest.TestReport, config: pytest.Config) -> tuple[str, str, Any] | None:
+    """Terminal counts and letters: "inconclusive" (I) and "waived" (w) next to passed/failed/skipped."""
+    data = getattr(report, "dbrunbook", None)
+    if not data:
+        return None
+    if data.get("outcome") == "inconclusive":
+        return "inconclusive", "I", ("INCONCLUSIVE", {"yellow": True})
+    if data.get("outcome") == "waived" and report.when == "call":
+        return "waived", "w", ("WAIVED", {"yellow": True})
+    return None
+
+
 def pytest_runtest_logreport(report: pytest.TestReport) -> None:
     """Controller side: remember each check's outcome for the summary and the JSON bundle."""
     data = getattr(report, "dbrunbook", None)
     if data is None:
+        if report.failed:
+            _UNTRACKED[0] += 1  # a test without a check marker failed: exit 1 all the same
         return
-    outcome = report.outcome if report.when == "call" or report.outcome != "passed" else None
-    if outcome is None:
-        return
-    _RESULTS.append({"nodeid": report.nodeid, "when": report.when, "outcome": outcome,
-                     "duration_s": round(report.duration, 4), **data,
-                     "message": _message(report)})
+    record = {"nodeid": report.nodeid, "when": report.when, "duration_s": round(report.duration, 4), **data,
+              "message": _message(report)}
+    cause = record.get("cause")
+    if cause and record["outcome"] == "inconclusive":
+        # Under xdist every worker reports its own first; keep the first the controller saw.
+        key = (record["target"], cause["kind"], cause.get("scope", ""))
+        first = _FIRST.setdefault(key, report.nodeid)
+        if first != report.nodeid:
+            record.update(outcome="skipped", severity=record["marker_severity"], findings=[],
+                          cause={**cause, "first_nodeid": first},
+                          message=f"inconclusive: {cause['message']}; reported by {first}")
+    _RESULTS.append(record)
 
 
 def _message(report: pytest.TestReport) -> str | None:
     """Failure text, or the skip reason (it says what to configure); None for a pass."""
     if report.skipped and isinstance(report.longrepr, tuple):
-        return REDACTOR.text(str(report.longrepr[2]))
+        return REDACTOR.text(str(report.longrepr[2])).removeprefix("Skipped: ")
     return REDACTOR.text(str(report.longrepr))[:4000] if report.failed else None
 
 
-#: Collected by logreport (controller); a module global because logreport has no config argument.
+#: Collected by logreport (controller); module globals because logreport has no config argument.
 _RESULTS: list[dict[str, Any]] = []
+_FIRST: dict[tuple[Any, ...], str] = {}
+_UNTRACKED = [0]
+#: Summary label of a cause without a severity (a setup error in the broad sense).
+_CAUSE_LABEL = {"setup": "setup error", "rights": "missing right", "not_supabase": "not Supabase-shaped",
+                "no_data": "compared nothing"}
 
 
 def _escalation(cfg: RunbookConfig, failed: dict[str, list[dict[str, Any]]]) -> list[str]:
     who, p0 = cfg.escalation.infra_dba, cfg.escalation.incident_p0
     lines = []
     if failed.get("P0"):
-        lines.append(f"ESCALATE: multi-tenant impact (RLS leaking or blocking) -> {p0} now "
+        lines.append(f"ESCALATE: multi-tenant exposure (RLS leaking or blocking, tenant data opened) -> {p0} now "
                      "(runbook 'Escalação').")
     if cfg.incident_start is not None:
         elapsed = datetime.now(UTC) - cfg.incident_start
@@ -138,40 +223,75 @@ def _escalation(cfg: RunbookConfig, failed: dict[str, list[dict[str, Any]]]) -> 
     return lines
 
 
+def _stopped_counts() -> dict[str, int]:
+    """first_nodeid -> how many checks that cause stopped (itself included)."""
+    counts: dict[str, int] = defaultdict(int)
+    for r in _RESULTS:
+        if r.get("cause"):
+            counts[r["cause"]["first_nodeid"]] += 1
+    return counts
+
+
 def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pytest.Config) -> None:
-    """Failures grouped by severity, the runbook's escalation rule, and where the reports are."""
+    """Failures grouped by severity, causes that stopped checks, waivers, escalation, report paths."""
     from dbrunbook.factories import CONFIG_KEY
 
     if hasattr(config, "workerinput"):
         return
     cfg: RunbookConfig = config.stash[CONFIG_KEY].cfg
-    failed: dict[str, list[dict[str, Any]]] = defaultdict(list)
+    state = config.stash[STATE_KEY]
+    # Verdicts, and causes that carry a severity (a target gone is an outage), grouped by severity.
+    graded: dict[str, list[dict[str, Any]]] = defaultdict(list)
     for result in _RESULTS:
-        if result["outcome"] == "failed":
-            failed[result["severity"]].append(result)
+        if result["outcome"] in ("failed", "inconclusive") and result["severity"]:
+            graded[result["severity"]].append(result)
+    setup = [r for r in _RESULTS if r["outcome"] == "inconclusive" and not r["severity"]]
+    stopped = _stopped_counts()
     tr = terminalreporter
     if _RESULTS:
         tr.write_sep("=", "dbrunbook: failures by severity")
-        if not any(failed.values()):
-            ran = sum(r["outcome"] != "skipped" for r in _RESULTS)
+        if not graded and not setup:
+            ran = sum(r["outcome"] in ("passed", "failed", "waived") for r in _RESULTS)
             tr.write_line(f"no check failed ({ran} checks ran).", green=True)
         for severity in SEVERITIES:
-            for i, result in enumerate(failed.get(severity, [])):
-                if i == 0:
-                    tr.write_line(f"{severity} - {SEVERITY_MEANING[severity]}:", red=severity in ("P0", "P1"),
-                                  bold=True)
-                titles = [f["title"] for f in result["findings"]] or [_first_line(result.get("message"))]
-                tr.write_line(f"  {result['check_id']} [{result['target']}]: {titles[0]}"
-                              + (f" (+{len(titles) - 1} more)" if len(titles) > 1 else ""))
+            heading = None
+            for result in graded.get(severity, []):
+                label = meaning(severity, result["check_id"])
+                if label != heading:
+                    heading = label
+                    tr.write_line(f"{severity} - {label}:", red=severity in ("P0", "P1"), bold=True)
+                titles = [f["title"] for f in result["findings"] if "waiver" not in f or f["waiver"]["expired"]]
+                line = f"  {result['check_id']} [{result['target']}]: {(titles or [result['title']])[0]}"
+                if len(titles) > 1:
+                    line += f" (+{len(titles) - 1} more)"
+                if result["outcome"] == "inconclusive":
+                    line += f" (inconclusive: {stopped.get(result['nodeid'], 1)} checks did not run)"
+                tr.write_line(line)
+        for result in setup:
+            label = _CAUSE_LABEL.get(result["cause"]["kind"], "setup error")
+            tr.write_line(f"{label} - {stopped.get(result['nodeid'], 1)} checks did not run: "
+                          f"{result['title']}", red=True, bold=True)
+            if result["cause"]["fix"]:
+                tr.write_line(f"  do: {result['cause']['fix']}")
+        waived = [r for r in _RESULTS if r["outcome"] == "waived"]
+        if waived:
+            tr.write_line(f"{len(waived)} checks waived (findings accepted in {gates.of(config).waivers_file}):")
+            for result in waived:
+                owners = sorted({f["waiver"]["owner"] for f in result["findings"] if "waiver" in f})
+                tr.write_line(f"  {result['check_id']} [{result['target']}]: {result['title']} "
+                              f"(owner {', '.join(owners)})")
         html_report.terminal_matrix(config, tr)  # the compact RLS grid when the matrix fails
-        for line in _escalation(cfg, failed):
+        for line in _escalation(cfg, graded):
             tr.write_line(line, red=True, bold=True)
-        skipped = sum(r["outcome"] == "skipped" for r in _RESULTS)
+        skipped = sum(r["outcome"] == "skipped" and not r.get("cause") for r in _RESULTS)
         if skipped:
             # Skip reasons say what to configure; -rfE keeps them out of an incident's terminal.
             tr.write_line(f"{skipped} checks skipped (not configured or not applicable here): reasons in the "
                           "HTML/JSON report, or add -rs")
-    paths = config.stash[STATE_KEY]["paths"]
+        code = state.get("exit_code")
+        if code is not None:
+            tr.write_line(f"exit code {code}: {EXIT_CODES.get(code, '')}")
+    paths = state["paths"]
     if paths:
         tr.write_sep("-", "dbrunbook reports")
         for kind in ("html", "junit", "json"):
@@ -179,22 +299,18 @@ def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pyte
                 tr.write_line(f"{kind:>5}: {paths[kind]}")
 
 
-def _first_line(text: str | None) -> str:
-    lines = (text or "").splitlines()
-    errors = [ln[1:] for ln in lines if ln.startswith("E ")]
-    for line in errors or lines:
-        if line.strip():
-            return line.strip()[:200]
-    return "(no message)"
-
-
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
-    """Write the JSON bundle: findings and evidence of every check, redacted."""
+    """Set the exit code from the verdicts; write the JSON bundle: findings and evidence, redacted."""
     config = session.config
     if hasattr(config, "workerinput"):
         return
     state = config.stash.get(STATE_KEY, None)
-    if not state or not state["paths"].get("json"):
+    if state is None:
+        return
+    code = verdicts.exit_code(_RESULTS, int(exitstatus), _UNTRACKED[0], gates.of(config).fail_on)
+    state["exit_code"] = code
+    session.exitstatus = code
+    if not state["paths"].get("json"):
         return
     from dbrunbook.factories import CONFIG_KEY
 
@@ -204,14 +320,19 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     for result in _RESULTS:
         if result["outcome"] == "failed":
             by_severity[result["severity"]] += 1
+    stopped = _stopped_counts()
     bundle = {
-        "tool": "dbrunbook", "version": __version__, "exit_status": int(exitstatus),
+        "tool": "dbrunbook", "version": __version__, "exit_status": code,
         "window": {"started_at": state["started"].isoformat(), "finished_at": finished.isoformat(),
                    "duration_s": round(time.monotonic() - state["t0"], 3)},
         "targets": [{"name": t.name, "kind": t.kind, "read_only": t.read_only} for t in cfg.targets],
         "incident_start": cfg.incident_start.isoformat() if cfg.incident_start else None,
         "summary": {"checks": len(_RESULTS), "failed_by_severity": dict(by_severity),
-                    "outcomes": {o: sum(r["outcome"] == o for r in _RESULTS) for o in ("passed", "failed", "skipped")}},
+                    "outcomes": {o: sum(r["outcome"] == o for r in _RESULTS) for o in OUTCOMES},
+                    "causes": [{**r["cause"], "target": r["target"], "severity": r["severity"],
+                                "checks_stopped": stopped.get(r["nodeid"], 1)}
+                               for r in _RESULTS if r["outcome"] == "inconclusive"],
+                    "exit_code": code, "exit_meaning": EXIT_CODES.get(code, "")},
         "results": _RESULTS,
     }
     path = Path(state["paths"]["json"])

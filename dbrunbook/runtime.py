@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 import pytest
 
+from dbrunbook import causes, gates
 from dbrunbook.config import RunbookConfig, TargetSpec
-from dbrunbook.exceptions import DbrunbookError
+from dbrunbook.exceptions import DbrunbookError, first_line
+from dbrunbook.outcomes import Inconclusive
 from dbrunbook.redact import REDACTOR
 from dbrunbook.resources import demo_workdir
 from dbrunbook.targets import KINDS, Target
@@ -23,6 +26,7 @@ class Runtime:
         self.targets: dict[str, Target] = {}
         self._server: EmbeddedServer | None = None
         self._embedded_error: str | None = None
+        self._embedded_exc: BaseException | None = None
         self.is_worker = hasattr(config, "workerinput")
 
     def spec(self, name: str) -> TargetSpec:
@@ -43,6 +47,7 @@ class Runtime:
             return self._server.start().as_dict()
         except (DbrunbookError, OSError) as exc:
             self._embedded_error = f"the embedded target could not start: {exc}"
+            self._embedded_exc = exc
             return {"error": self._embedded_error}
 
     def embedded_for_workers(self) -> dict[str, Any]:
@@ -62,12 +67,36 @@ class Runtime:
             resolved = Target(spec)
             info = self._start_embedded(spec)
             if "error" in info:
-                resolved.problem = str(info["error"])
+                # Not a DB URL problem: the build error is reported once, as a setup error (build_cause).
+                self._embedded_error = self._embedded_error or str(info["error"])
             elif info:
                 REDACTOR.add(str(info["password"]))
                 resolved.dsn, resolved.dsn_source, resolved.info = str(info["dsn"]), "embedded server", info
         self.targets[name] = resolved
+        self._wait_until_up(resolved)
         return resolved
+
+    def build_cause(self, name: str) -> Inconclusive | None:
+        """The setup error of a throwaway target that could not be built or started (None: it was)."""
+        if self.spec(name).kind != "embedded" or not self._embedded_error:
+            return None
+        exc = self._embedded_exc
+        cause = causes.from_exception(exc, name) if exc is not None else None
+        return cause or Inconclusive(
+            "setup", f"the throwaway target {name} could not start: "
+                     f"{first_line(exc) if exc is not None else self._embedded_error}",
+            fix="see README 'Throwaway target' (PostgreSQL binaries, the cache folder); or pick a "
+                "configured target with --target", scope="build")
+
+    def _wait_until_up(self, resolved: Target) -> None:
+        """--retry-timeout: poll the first connection until it succeeds or the bound expires."""
+        wait = gates.of(self.config).retry_timeout_s if not self.is_worker else 0.0
+        if wait <= 0 or not resolved.dsn or resolved.problem or resolved.skip_reason:
+            return
+        deadline = time.monotonic() + wait
+        while not resolved.reachability().ok and time.monotonic() < deadline:
+            time.sleep(min(1.0, max(0.0, deadline - time.monotonic())))
+            resolved._reach = None  # a fresh attempt: Target caches the first one
 
     def describe(self, name: str) -> dict[str, str]:
         """Target, redacted host, server version and read-only flag (connects once, bounded)."""
@@ -77,6 +106,8 @@ class Runtime:
                  "mode": "read-only" if spec.read_only else "writable (throwaway)" if spec.throwaway else "writable"}
         if resolved.skip_reason:
             facts["server"] = f"skipped: {resolved.skip_reason}"
+        elif spec.kind == "embedded" and self._embedded_error:
+            facts["server"] = self._embedded_error
         elif resolved.problem:
             facts["server"] = resolved.problem
         else:

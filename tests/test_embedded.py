@@ -87,8 +87,10 @@ def test_failing_migration_names_file_statement_and_error(product: Product, tmp_
         "20260101000001_broken.sql": "create table fine (x int);\nalter table missing_table add column y int;\n",
     })
     run = product.run("checks/test_database.py", "-m", "triage", "--target=embedded", "--workdir", str(workdir))
-    assert run.returncode == 1
-    message = run.message("env.db_url_present")
+    assert run.returncode == 6, run.output  # a setup error, not a verdict (outcomes.EXIT_CODES)
+    assert run.outcome("env.db_url_present") == "skipped"  # it speaks of env vars only
+    message = run.message("triage.db_reachable")
+    assert run.outcome("triage.db_reachable") == "inconclusive" and message.startswith("setup error:")
     assert "20260101000001_broken.sql: at statement 2" in message
     assert 'relation "missing_table" does not exist (SQLSTATE 42P01)' in message
 
