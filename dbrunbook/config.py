@@ -83,6 +83,8 @@ class TargetSpec:
     workdir: Path | None = None
     contracts: Path | None = None
     bootstrap_mode: BootstrapMode = "classic"
+    #: Hosted platform era the embedded target models: "2024" | "2025" | "2026" | "auto" (docs/platform-eras.md).
+    platform: str = "auto"
     pg_major: int | None = None
     services: tuple[ServiceSpec, ...] = ()
     thresholds: Thresholds = field(default_factory=Thresholds)

@@ -18,17 +18,54 @@ class TargetUnavailable(DbrunbookError):
 
 
 class MigrationFailed(DbrunbookError):
-    """A migration file failed to apply: carries the file, statement number and error."""
+    """A migration file failed to apply: file, line, statement number, first real line, server error.
+
+    ``hint`` gives the cause and workaround when the target itself is the cause (a stand-in
+    extension, a platform object of another era).
+    """
 
     __module__ = "dbrunbook"
 
-    def __init__(self, path: str, statement_no: int, statement: str, error: str) -> None:
+    def __init__(self, path: str, statement_no: int, statement: str, error: str, *, line: int | None = None,
+                 hint: str | None = None) -> None:
         self.path = path
         self.statement_no = statement_no
         self.statement = statement
         self.error = error
-        first_line = statement.strip().splitlines()[0] if statement.strip() else ""
-        super().__init__(f"{path}: at statement {statement_no} ({first_line[:80]!r}): {error}")
+        self.line = line
+        self.hint = hint
+        where = f"{path}:{line}" if line else path
+        text = f"{where}: at statement {statement_no} ({first_code_line(statement)[:80]!r}): {error}"
+        super().__init__(f"{text}. {hint}" if hint else text)
+
+
+def first_code_line(statement: str) -> str:
+    """The first line of a statement that is not blank or a comment (leading comments cut off).
+
+    >>> first_code_line("/**\\n * docs\\n */\\n-- note\\ncreate table t (x int);")
+    'create table t (x int);'
+    >>> first_code_line("/* a */ select 1")
+    'select 1'
+    """
+    return code_start(statement)[1]
+
+
+def code_start(statement: str) -> tuple[int, str]:
+    """(index of the first line holding code, that line without leading comments); (0, '') if none."""
+    in_block = False
+    for index, raw in enumerate(statement.splitlines()):
+        rest = raw.strip()
+        while rest:
+            if in_block:
+                end = rest.find("*/")
+                in_block, rest = (True, "") if end < 0 else (False, rest[end + 2:].strip())
+            elif rest.startswith("/*"):
+                in_block, rest = True, rest[2:]
+            elif rest.startswith("--"):
+                rest = ""
+            else:
+                return index, rest
+    return 0, ""
 
 
 def first_line(exc: BaseException) -> str:

@@ -10,12 +10,13 @@ from __future__ import annotations
 
 import hashlib
 import re
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from dbrunbook.exceptions import MigrationFailed
+from dbrunbook import fidelity
+from dbrunbook.exceptions import MigrationFailed, code_start
 from dbrunbook.sqlsplit import split_and_trim
 
 if TYPE_CHECKING:
@@ -83,28 +84,60 @@ def digest(paths: Iterable[Path]) -> str:
     return h.hexdigest()
 
 
-def apply_file(conn: psycopg.Connection[tuple[object, ...]], migration: MigrationFile) -> None:
+def apply_file(conn: psycopg.Connection[tuple[object, ...]], migration: MigrationFile,
+               platform: str | None = None) -> None:
     """Apply one file and record it, in one transaction, as ``supabase db push`` does."""
     statements = migration.statements()
     conn.execute("RESET ALL")
     with conn.transaction():
-        for number, statement in enumerate(statements, start=1):
-            try:
-                conn.execute(statement.encode(), prepare=False)
-            except Exception as exc:  # psycopg.Error, re-raised with where it happened
-                raise MigrationFailed(str(migration.path), number, statement, _pg_error(exc)) from None
+        _run(conn, migration.path, statements, platform)
         conn.execute(HISTORY_INSERT, (migration.version, migration.name, statements), prepare=False)
 
 
-def apply_all(conn: psycopg.Connection[tuple[object, ...]], workdir: Path) -> list[MigrationFile]:
-    """Apply every migration of ``workdir`` in order; stop at the first failing file."""
+def _run(conn: psycopg.Connection[tuple[object, ...]], path: Path, statements: list[str],
+         platform: str | None) -> None:
+    for number, statement in enumerate(statements, start=1):
+        try:
+            fidelity.execute(conn, statement)
+        except Exception as exc:  # psycopg.Error, re-raised with where it happened
+            error = _pg_error(exc)
+            raise MigrationFailed(str(path), number, statement, error, line=statement_line(path, statements, number),
+                                  hint=fidelity.hint(error, platform)) from None
+
+
+def statement_line(path: Path, statements: list[str], number: int) -> int | None:
+    """Line (1-based) in ``path`` where statement ``number``'s first line of code is."""
+    try:
+        text = path.read_bytes().decode("utf-8", errors="replace")
+    except OSError:
+        return None
+    cursor = 0
+    for index, statement in enumerate(statements[:number], start=1):
+        position = text.find(statement, cursor)
+        if position < 0:
+            return None
+        if index == number:
+            return text.count("\n", 0, position) + 1 + code_start(statement)[0]
+        cursor = position + len(statement)
+    return None
+
+
+def apply_all(conn: psycopg.Connection[tuple[object, ...]], workdir: Path, *, platform: str | None = None,
+              on_file: Callable[[int, int], None] | None = None) -> list[MigrationFile]:
+    """Apply every migration of ``workdir`` in order; stop at the first failing file.
+
+    ``on_file(done, total)`` is called after each file (build progress).
+    """
     files, _skipped = scan(migrations_dir(workdir))
-    for migration in files:
-        apply_file(conn, migration)
+    for done, migration in enumerate(files, start=1):
+        apply_file(conn, migration, platform)
+        if on_file is not None:
+            on_file(done, len(files))
     return files
 
 
-def apply_seed(conn: psycopg.Connection[tuple[object, ...]], workdir: Path) -> Path | None:
+def apply_seed(conn: psycopg.Connection[tuple[object, ...]], workdir: Path,
+               platform: str | None = None) -> Path | None:
     """Run ``supabase/seed.sql`` (the CLI's default seed path) and record its hash in seed_files."""
     seed = workdir / "supabase" / "seed.sql"
     if not seed.is_file():
@@ -112,11 +145,7 @@ def apply_seed(conn: psycopg.Connection[tuple[object, ...]], workdir: Path) -> P
     statements = split_and_trim(seed.read_text(encoding="utf-8"))
     conn.execute("RESET ALL")
     with conn.transaction():
-        for number, statement in enumerate(statements, start=1):
-            try:
-                conn.execute(statement.encode(), prepare=False)
-            except Exception as exc:
-                raise MigrationFailed(str(seed), number, statement, _pg_error(exc)) from None
+        _run(conn, seed, statements, platform)
         conn.execute(
             "insert into supabase_migrations.seed_files(path, hash) values (%s, %s) "
             "on conflict (path) do update set hash = excluded.hash",

@@ -15,6 +15,7 @@ from dbrunbook.redact import REDACTOR
 from dbrunbook.resources import demo_workdir
 from dbrunbook.targets import KINDS, Target
 from dbrunbook.targets.embedded import EmbeddedServer
+from dbrunbook.targets.progress import terminal_progress
 
 
 class Runtime:
@@ -42,7 +43,8 @@ class Runtime:
         if self._embedded_error:
             return {"error": self._embedded_error}
         if self._server is None:
-            self._server = EmbeddedServer(self._workdir(spec), mode=spec.bootstrap_mode, pg_major=spec.pg_major)
+            self._server = EmbeddedServer(self._workdir(spec), mode=spec.bootstrap_mode, pg_major=spec.pg_major,
+                                          platform=spec.platform, progress=terminal_progress(self.config))
         try:
             return self._server.start().as_dict()
         except (DbrunbookError, OSError) as exc:
@@ -123,6 +125,9 @@ class Runtime:
             facts = self.describe(spec.name)
             lines.append(f"dbrunbook target {spec.name}: {facts['host']}, {facts['server']}, {facts['mode']}"
                          + ("; probes never write" if spec.read_only else ""))
+            stand_ins = (self.target(spec.name).info or {}).get("stand_ins") if spec.kind == "embedded" else None
+            if stand_ins:  # nobody should trust a behaviour the throwaway target does not have
+                lines.append(f"dbrunbook target {spec.name}: stand-ins used: {', '.join(stand_ins)}")
             self._metadata(f"dbrunbook target {spec.name}", REDACTOR.text(", ".join(facts.values())))
         if self.cfg.targets_file:
             lines.append(f"dbrunbook targets file: {self.cfg.targets_file}")

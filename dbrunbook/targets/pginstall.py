@@ -22,10 +22,26 @@ from pathlib import Path
 from dbrunbook.exceptions import TargetUnavailable
 from dbrunbook.resources import fixtures_dir
 
-OVERLAY_FORMAT = 2  # bump when the overlay layout changes
+OVERLAY_FORMAT = 4  # bump when the overlay layout changes
 
-#: Extensions a hosted project's postgres role may create although PostgreSQL marks them untrusted.
-TRUSTED_ON_HOSTED = ("vector", "pg_stat_statements", "pg_trgm", "postgis", "hstore", "citext", "ltree")
+#: supautils.privileged_extensions of hosted Supabase (supabase-facts.md §9), plus pgvector: the
+#: demoted postgres role may create these. The overlay marks each one the server has as trusted, so
+#: PostgreSQL runs its script as the bootstrap superuser (supabase_admin), as supautils does; the
+#: rest of the emulation (owner, after-create grants, ALTER/DROP) is fixtures/bootstrap/05_supautils.sql,
+#: whose list must stay the same (tests/test_platform.py compares them).
+PRIVILEGED_EXTENSIONS = (
+    "address_standardizer", "address_standardizer_data_us", "autoinc", "bloom", "btree_gin",
+    "btree_gist", "citext", "cube", "dblink", "dict_int", "dict_xsyn", "earthdistance",
+    "fuzzystrmatch", "hstore", "http", "insert_username", "intarray", "isn", "ltree", "moddatetime",
+    "pg_cron", "pg_graphql", "pg_hashids", "pg_jsonschema", "pg_net", "pg_stat_monitor",
+    "pg_stat_statements", "pg_trgm", "pg_walinspect", "pgaudit", "pgcrypto", "pgjwt", "pgroonga",
+    "pgroonga_database", "pgrouting", "pgrowlocks", "pgsodium", "pgtap", "plcoffee", "pljava", "plls",
+    "plpgsql", "plpgsql_check", "plv8", "postgis", "postgis_raster", "postgis_sfcgal",
+    "postgis_tiger_geocoder", "postgis_topology", "postgres_fdw", "refint", "rum", "seg", "sslinfo",
+    "supabase_vault", "supautils", "tablefunc", "tcn", "timescaledb", "tsm_system_rows",
+    "tsm_system_time", "unaccent", "uuid-ossp", "wrappers",
+    "vector",
+)
 
 
 @dataclass(frozen=True)
@@ -176,14 +192,16 @@ def build_overlay(install: PgInstall, cache_root: Path) -> PgInstall:
             extension = entry.name.split("--")[0].removesuffix(".control").removesuffix(".sql")
             if entry.suffix in (".control", ".sql") and not (real_ext / f"{extension}.control").exists():
                 shutil.copy2(entry, t_share / "extension" / entry.name)
-        for name in TRUSTED_ON_HOSTED:
-            # Hosted lets the demoted postgres role create these (supautils); plain PostgreSQL
-            # marks some untrusted, so the overlay carries a control file with trusted = true.
+        for name in PRIVILEGED_EXTENSIONS:
+            # Hosted lets the demoted postgres role create these, and supautils runs the script as
+            # supabase_admin. Plain PostgreSQL marks most untrusted (and pgtap superuser = false, so
+            # it would run as the caller): the overlay's control file says superuser + trusted.
             control = real_ext / f"{name}.control"
-            if control.exists() and "trusted" not in control.read_text():
+            if control.exists():
+                text = re.sub(r"(?m)^\s*(superuser|trusted)\s*=.*$", "", control.read_text())
                 dest = t_share / "extension" / control.name
                 dest.unlink()
-                dest.write_text(control.read_text() + "\ntrusted = true\n")
+                dest.write_text(text.rstrip() + "\nsuperuser = true\ntrusted = true\n")
         _link_bundled_libs(install, tmp)
         if not t_lib.exists():
             t_lib.parent.mkdir(parents=True, exist_ok=True)
