@@ -63,6 +63,43 @@ def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "rls_operation(op): the matrix operation a test function probes")
 
 
-def cell_property(item: Any, cell: tuple[str, str, str]) -> None:
-    """Tag a test report with its matrix cell."""
-    item.user_properties.append(("rls_cell", "|".join(cell)))
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Any:
+    """A cell the test left pending gets its state from how the test ended (skipped: not probed)."""
+    report = yield
+    props = dict(report.user_properties)
+    cell = props.get(CELL_PROPERTY)
+    if isinstance(cell, dict) and cell.get("state") == "pending" and (report.when == "call" or not report.passed):
+        reason = report.longrepr[2] if isinstance(report.longrepr, tuple) else str(report.longrepr or "")
+        state = "not_probed" if report.skipped else "inconclusive" if report.failed else "ok"
+        settled = {**cell, "state": state, "detail": reason.splitlines()[0] if reason else ""}
+        cell_property(item, settled)  # the teardown report, which JUnit reads, copies the item's
+        report.user_properties = [(k, settled if k == CELL_PROPERTY else v) for k, v in report.user_properties]
+    return report
+
+
+#: The user property every matrix cell's report carries (``report.user_properties``; JUnit
+#: ``<property name="rls_cell">``; dbrunbook/rls_grid.py draws the HTML grid from it). A dict:
+#:
+#: - ``table``: ``schema.table``; ``identity``: the contract's identity name; ``operation``: select,
+#:   insert, update, delete (``api select`` for the Data API cells of test_http.py)
+#: - ``state``: ``ok`` (probed, the contract held), ``leak`` / ``blocking`` (the P0 verdicts),
+#:   ``inconclusive`` (probed, no verdict: no row to judge, a timeout, a missing right ...; never a
+#:   pass), ``not_probed`` (skipped: read-only target, lock, waiver, no column to set ...)
+#: - ``detail``: one line saying what the probe saw or why it has no verdict
+#: - ``rows``: at most 3 rows as keys (primary key and tenant column, never the row's content)
+#: - ``policy_sql``: ``create policy`` text of the policies that apply to the identity's role for
+#:   that command ("" when none, or when the probe never reached the database)
+CELL_PROPERTY = "rls_cell"
+
+
+def cell_property(item: Any, cell: dict[str, Any]) -> None:
+    """Tag a test report with its matrix cell (replacing an earlier value); see ``CELL_PROPERTY``."""
+    item.user_properties[:] = [(k, v) for k, v in item.user_properties if k != CELL_PROPERTY]
+    item.user_properties.append((CELL_PROPERTY, cell))
+
+
+def pending_cell(table: str, identity: str, operation: str) -> dict[str, Any]:
+    """A cell before its probe ran: the report hook settles ``pending`` from how the test ended."""
+    return {"table": table, "identity": identity, "operation": operation, "state": "pending", "detail": "",
+            "rows": [], "policy_sql": ""}

@@ -9,7 +9,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from conftest import cell_property, table_probe
+from conftest import cell_property, pending_cell, table_probe
 from dbrunbook import lockguard
 from dbrunbook.checking import Check
 from dbrunbook.rls import http as rls_http
@@ -47,7 +47,7 @@ def test_api_reads_return_exactly_own_tenant_rows(request: pytest.FixtureRequest
                                                   _apis: dict[str, rls_http.Api]) -> None:
     """Each identity reads exactly its oracle rows through GET /rest/v1 (supabase-py): more leaks, fewer blocks."""
     table, identity_name, _ = rls_cell
-    cell_property(request.node, (table, identity_name, "api select"))
+    cell_property(request.node, pending_cell(table, identity_name, "api select"))
     api = _api(target, _apis)
     db = request.getfixturevalue("db")
     reach = target.reachability()
@@ -65,6 +65,8 @@ def test_api_reads_return_exactly_own_tenant_rows(request: pytest.FixtureRequest
     check.add_evidence("api_probe", {"table": table, "identity": identity_name, "role": identity.role,
                                      "claims": identity.claims, **outcome.evidence, "problem": outcome.problem,
                                      "rows": outcome.rows})
+    cell_property(request.node, {**pending_cell(table, identity_name, "api select"), "state": outcome.state,
+                                 "detail": outcome.detail(), "rows": outcome.rows[:3]})
     where = f"table {table}, identity {identity_name} (role {identity.role}), operation select via {api.url}"
     if outcome.config:
         _REPORTED[target.name] = request.node.nodeid

@@ -7,9 +7,10 @@ from typing import Any
 
 import pytest
 
-from conftest import cell_property, table_probe
+from conftest import cell_property, pending_cell, table_probe
 from dbrunbook import lockguard
 from dbrunbook.checking import Check
+from dbrunbook.outcomes import Inconclusive
 from dbrunbook.rls import matrix
 from dbrunbook.rls.contract import Contract
 from dbrunbook.targets import Target
@@ -21,11 +22,15 @@ def _run(request: pytest.FixtureRequest, target: Target, db: Any, check: Check, 
          cell: tuple[str, str, str]) -> None:
     __tracebackhide__ = True
     table, identity_name, op = cell
-    cell_property(request.node, cell)
+    cell_property(request.node, pending_cell(table, identity_name, op))
     reach = target.reachability()
     if not (reach.bypassrls or reach.superuser):
-        pytest.fail(f"{target.name}: the probe role {reach.current_user!r} lacks BYPASSRLS, so the oracle cannot "
-                    "see every row; connect as postgres (NOSUPERUSER BYPASSRLS on Supabase)", pytrace=False)
+        cause = Inconclusive("rights", f"{target.name}: the probe role {reach.current_user!r} lacks BYPASSRLS, so the "
+                             "oracle cannot see every row: no RLS cell has a verdict",
+                             fix="connect as postgres (NOSUPERUSER BYPASSRLS on Supabase)", scope="bypassrls")
+        cell_property(request.node, {**pending_cell(table, identity_name, op), "state": "inconclusive",
+                                     "detail": cause.message})
+        raise cause
     waiver = contract.waiver(check.meta.check_id, table, identity_name, op)
     if waiver and waiver.expired():
         check.fail(check.finding(
@@ -33,13 +38,19 @@ def _run(request: pytest.FixtureRequest, target: Target, db: Any, check: Check, 
             f"{contract.path}", "fix the policy, or renew the waiver with a new reason and expiry date"))
     identity = contract.identity(identity_name)
     lockguard.skip_if_locked(target, db, relations=[table])
-    outcome = matrix.run(table_probe(target, db, contract, table), identity, op)  # type: ignore[arg-type]
+    probe = table_probe(target, db, contract, table)
+    outcome = matrix.run(probe, identity, op)  # type: ignore[arg-type]
     check.add_evidence("probe", {"table": table, "identity": identity_name, "operation": op,
                                  "role": identity.role, "claims": identity.claims, **outcome.evidence,
-                                 "problem": outcome.problem, "rows": outcome.rows})
+                                 "state": outcome.state, "problem": outcome.problem, "rows": outcome.rows})
+    waived = bool(outcome.problem and waiver)
+    cell_property(request.node, matrix.cell(probe, identity, op, outcome,  # type: ignore[arg-type]
+                                            state="not_probed" if waived else None,
+                                            detail=f"waived until {waiver.expires}: {outcome.summary}"
+                                            if waived and waiver else None))
     if outcome.skipped:
         pytest.skip(outcome.skipped)
-    if outcome.problem and waiver:
+    if waived and waiver:
         pytest.skip(f"waived until {waiver.expires}: {waiver.reason} (found: {outcome.summary})")
     if outcome.problem:
         kind = "LEAK" if outcome.problem == "leak" else "BLOCKING"
@@ -52,6 +63,8 @@ def _run(request: pytest.FixtureRequest, target: Target, db: Any, check: Check, 
             "then rerun: pytest -m rls",
             detail="rows: " + ("; ".join(outcome.rows) if outcome.rows else "(see counts in the evidence)"),
         ))
+    if outcome.inconclusive is not None:
+        raise outcome.inconclusive
 
 
 @pytest.mark.triage  # read-only and ~2 ms a node: "is RLS leaking or blocking tenants?" belongs in triage

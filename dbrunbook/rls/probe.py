@@ -1,0 +1,225 @@
+"""What every matrix probe shares: the table's facts, one cell's outcome, and how an error is read.
+
+Rows are identified by what the probe transaction itself observed (``tableoid`` + ``ctid``, read with
+full rights after the seed, inside the same transaction), never by keys from another seeding: a
+seed whose ids come from ``gen_random_uuid()`` or a trigger gives every transaction new keys.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from functools import cached_property
+from typing import TYPE_CHECKING, Any, Literal
+
+from psycopg import sql
+
+from dbrunbook import resources, session
+from dbrunbook.exceptions import first_line
+from dbrunbook.outcomes import Inconclusive
+from dbrunbook.rls.contract import Identity, Operation, TableContract
+from dbrunbook.rls.discovery import Column
+
+if TYPE_CHECKING:
+    import psycopg
+
+#: At most this many rows are fetched per side; beyond it reads compare counts and a sample.
+CAP = 10000
+SAMPLE = 5
+Problem = str  # "leak" | "blocking"
+#: A cell's state in every report (rls_contracts/conftest.py documents the property).
+State = Literal["ok", "leak", "blocking", "inconclusive", "not_probed"]
+
+#: Back to the probe's own rights inside the request's transaction, without the identity's claims:
+#: what the oracle sees then is what a separate full-rights query would see.
+FULL_RIGHTS = "select set_config('role', 'none', true), set_config('request.jwt.claims', '', true)"
+#: Into the identity again (after a full-rights look inside the same transaction).
+AS_IDENTITY = "select set_config('role', %(role)s, true), set_config('request.jwt.claims', %(claims)s, true)"
+
+_COMMANDS = {"select": ("SELECT", "ALL"), "insert": ("INSERT", "ALL"), "update": ("UPDATE", "ALL"),
+             "delete": ("DELETE", "ALL")}
+
+
+@dataclass
+class Outcome:
+    """What one probe found; ``problem`` is None when the contract held."""
+
+    table: str
+    identity: str
+    operation: str
+    problem: Problem | None = None
+    summary: str = ""
+    rows: list[str] = field(default_factory=list)
+    evidence: dict[str, Any] = field(default_factory=dict)
+    skipped: str | None = None  # not probed, and why (a lock, no row to clone ...)
+    inconclusive: Inconclusive | None = None  # probed, but no verdict: the cause
+
+    @property
+    def state(self) -> State:
+        """The cell's state: a problem wins, then inconclusive, then not probed, else ok."""
+        if self.problem == "leak":
+            return "leak"
+        if self.problem:
+            return "blocking"
+        if self.inconclusive is not None:
+            return "inconclusive"
+        return "not_probed" if self.skipped else "ok"
+
+    def detail(self) -> str:
+        """One line for the report's cell."""
+        if self.problem:
+            return self.summary
+        if self.inconclusive is not None:
+            return self.inconclusive.message
+        return self.skipped or self.summary
+
+
+@dataclass(frozen=True)
+class Probe:
+    """Everything a probe needs about one table."""
+
+    conn: psycopg.Connection[dict[str, Any]]
+    policy: session.SessionPolicy
+    table: TableContract
+    columns: tuple[Column, ...]
+    tenants: tuple[str, ...]  # every tenant id of the contract, in the contract's order
+    seed_sql: str | None = None  # the contract's seed, run at the start of every probe transaction
+    roles: tuple[str, ...] = ("anon", "authenticated", "service_role")
+
+    @property
+    def ident(self) -> sql.Identifier:
+        """``schema.table`` as an identifier."""
+        return sql.Identifier(self.table.schema, self.table.relname)
+
+    def key(self, *, with_tenant: bool = True) -> sql.Composable:
+        """Row key shown in reports: primary key (plus the tenant column) as JSON text, else the whole row."""
+        cols = [c.name for c in self.columns if c.primary_key]
+        if with_tenant and self.table.tenant_column and self.table.tenant_column not in cols:
+            cols.append(self.table.tenant_column)
+        if not cols or self.table.is_view:
+            return sql.SQL("to_jsonb(t)::text")
+        parts = sql.SQL(", ").join(sql.SQL("{}, t.{}").format(sql.Literal(c), sql.Identifier(c)) for c in cols)
+        return sql.SQL("jsonb_build_object({})::text").format(parts)
+
+    def oracle(self, identity: Identity) -> tuple[sql.Composable, dict[str, Any]]:
+        """The predicate saying which rows ``identity`` should see, with its parameters."""
+        if identity.scope == "all":
+            return sql.SQL("true"), {}
+        if identity.scope == "none":
+            return sql.SQL("false"), {}
+        text = self.table.oracle.replace("%", "%%")
+        text = re.sub(r"(?<!:):tenant\b", "%(tenant)s", text)
+        text = re.sub(r"(?<!:):sub\b", "%(sub)s", text)
+        return sql.SQL("coalesce((" + text + "), false)"), {"tenant": identity.tenant_id,
+                                                            "sub": identity.sub}
+
+    def full(self, query: sql.Composable, params: dict[str, Any] | None = None) -> list[dict[str, Any]]:
+        """A query with full rights (the probe role), in its own rolled-back transaction."""
+        return session.query(self.conn, self.policy, query.as_string(self.conn), params)
+
+    @cached_property
+    def facts(self) -> dict[str, Any]:
+        """Kind, unique columns and per-role privileges (rls_probe_facts.sql), read once per table."""
+        rows = session.query(self.conn, self.policy, resources.sql("rls_probe_facts"),
+                             {"schema": self.table.schema, "table": self.table.relname, "roles": list(self.roles)})
+        return rows[0] if rows else {"relkind": "?", "unique_columns": [], "roles": {}}
+
+    @cached_property
+    def policies(self) -> list[dict[str, Any]]:
+        """The table's policies (rls_policies_of.sql), read once per table."""
+        return session.query(self.conn, self.policy, resources.sql("rls_policies_of"), {"tables": [self.table.name]})
+
+    def policy_sql(self, role: str, op: Operation) -> str:
+        """``CREATE POLICY`` text of every policy that applies to ``role`` for ``op`` (for the report)."""
+        out = []
+        for pol in self.policies:
+            if pol["command"] not in _COMMANDS[op] or not ({role, "public"} & set(pol["roles"])):
+                continue
+            text = (f'create policy "{pol["policy"]}" on {self.table.name} as '
+                    f'{"permissive" if pol["permissive"] else "restrictive"} for {pol["command"].lower()} '
+                    f'to {", ".join(pol["roles"])}')
+            text += f" using ({pol['using_expr']})" if pol["using_expr"] else ""
+            text += f" with check ({pol['check_expr']})" if pol["check_expr"] else ""
+            out.append(text + ";")
+        return "\n".join(out)
+
+    @property
+    def plain(self) -> bool:
+        """An ordinary table: rows can be found again by ctid alone (partitions repeat ctids, views have none)."""
+        return str(self.facts["relkind"]) == "r"
+
+    def may(self, role: str, op: Operation) -> bool | None:
+        """Whether ``role`` holds schema USAGE and the table privilege for ``op``; None: the role does not exist."""
+        rights = self.facts["roles"].get(role)
+        if rights is None:
+            return None
+        if op in ("insert", "update"):
+            return bool(rights["usage"] and rights[f"{op}_columns"])
+        return bool(rights["usage"] and rights[op])
+
+    def columns_for(self, role: str, op: Literal["insert", "update"]) -> list[str]:
+        """Columns ``role`` may write with ``op``."""
+        return list((self.facts["roles"].get(role) or {}).get(f"{op}_columns") or [])
+
+    def locator(self) -> sql.Composable:
+        """Where a row physically is, as text, as the probe transaction itself sees it."""
+        return sql.SQL("t.ctid::text") if self.plain else sql.SQL("t.tableoid::text || ':' || t.ctid::text")
+
+    def located(self) -> sql.Composable:
+        """``where`` clause: rows at the locations in ``%(seen)s`` (a TID scan in ordinary tables)."""
+        if self.plain:
+            return sql.SQL("t.ctid = any(%(seen)s::tid[])")
+        return sql.SQL("(t.tableoid::text || ':' || t.ctid::text) = any(%(seen)s::text[])")
+
+
+def sqlstate(exc: BaseException | None) -> str:
+    """SQLSTATE of a driver error, else the exception's class name."""
+    return getattr(exc, "sqlstate", None) or type(exc).__name__
+
+
+def rls_rejected(exc: BaseException | None, table: TableContract) -> bool:
+    """The statement failed on this table's own row-level security check (42501 'new row violates ...')."""
+    if exc is None or sqlstate(exc) != "42501":
+        return False
+    text = first_line(exc)
+    return text.startswith("new row violates row-level security policy") and f'"{table.relname}"' in text
+
+
+def error_kind(exc: BaseException, table: TableContract) -> str:
+    """What an error means for a verdict.
+
+    ``rls`` (this table's policy said no), ``constraint`` (RLS let the row through: class 23),
+    ``timeout``, ``locked``, ``rights`` (another 42501) or ``other`` (a trigger, a cast ...).
+    """
+    state = sqlstate(exc)
+    if rls_rejected(exc, table):
+        return "rls"
+    if state.startswith("23"):
+        return "constraint"
+    return {"57014": "timeout", "55P03": "locked", "42501": "rights"}.get(state, "other")
+
+
+def inconclusive(exc: BaseException, p: Probe, identity: Identity, op: Operation, what: str) -> Inconclusive:
+    """The cause a probe error stands for: one finding per cause, never a verdict about the policy."""
+    kind = error_kind(exc, p.table)
+    text = f"{sqlstate(exc)} {first_line(exc)}"
+    if kind == "timeout":
+        return Inconclusive("timeout", f"RLS probes slower than statement_timeout ({p.table.name}: {text})",
+                            fix="raise thresholds.statement_timeout_ms for this target, or probe off-peak",
+                            scope="rls.matrix")
+    if kind == "rights":
+        return Inconclusive("rights", f"{identity.name} ({identity.role}): {what} on {p.table.name} failed with "
+                            f"{text}, which is not this table's policy: no verdict",
+                            fix="grant the API role what the app grants it, or pin the verdict in the contract",
+                            scope=f"{p.table.name}:{op}")
+    return Inconclusive("setup", f"{what} on {p.table.name} as {identity.name} failed with {text}: the probe "
+                        "cannot tell whose rows RLS let through",
+                        fix=f"set update_column for {p.table.name} in the contract, or seed rows the statement "
+                            "accepts (docs/contracts.md)", scope=p.table.name)
+
+
+def no_data(p: Probe) -> Inconclusive:
+    """A cell with no row to judge: it proves nothing, so it is never a pass."""
+    return Inconclusive("no_data", f"{p.table.name} holds no row when probed: its RLS cells judged nothing",
+                        fix="seed it: seed_sql in the contract (docs/contracts.md), or contract tenants that "
+                            "own rows here", scope=p.table.name)
