@@ -46,7 +46,7 @@ def test_security_lint_finds_nothing(lint: str, target: Target, db: Any, check: 
     schemas = discovery.exposed_schemas(db, target.policy, contract)
     lockguard.skip_if_locked(target, db, schemas=schemas)  # pg_policies deparses: it would wait
     rows = session.query(db, target.policy, resources.sql(lint),
-                         {"schemas": schemas, "tenant_column": contract.tenant_column if contract else None})
+                         {"schemas": schemas, **discovery.tenancy(contract)})
     check.add_evidence("exposed_schemas", schemas)
     check.add_evidence("rows", rows)
     findings = []
@@ -56,7 +56,11 @@ def test_security_lint_finds_nothing(lint: str, target: Target, db: Any, check: 
         waiver = contract.waiver(f"rls.{lint}", f"{meta.get('schema')}.{meta.get('name')}") if contract else None
         if waiver and not waiver.expired():
             continue
-        findings.append(check.finding(r["detail"], obj, r["remediation"],
+        # RLS off: the same exposure has the same severity here and in rls.coverage.
+        severity = (discovery.exposure_severity(tenant_table=bool(meta.get("tenant_table")), rls_enabled=False,
+                                                reachable=True)
+                    if lint == "rls_disabled_in_exposed_schema" else None)
+        findings.append(check.finding(r["detail"], obj, r["remediation"], severity=severity,
                                       detail=f"{r['title']} [{r['level']}], cache_key {r['cache_key']}"
                                       + (f"; waiver expired {waiver.expires}" if waiver else ""),
                                       metadata=meta))

@@ -9,7 +9,7 @@ from psycopg import sql
 
 from dbrunbook import lockguard, resources, session
 from dbrunbook.checking import Check
-from dbrunbook.rls import discovery, matrix
+from dbrunbook.rls import claimsource, discovery, matrix
 from dbrunbook.rls.contract import Contract
 from dbrunbook.targets import Target
 
@@ -50,7 +50,9 @@ def test_every_exposed_table_is_in_the_contract(target: Target, db: Any, check: 
             f"add [tables.\"{rel['qualified']}\"] to {rls_contract.path.name} (or list it in ignore_tables), "
             f"and if it holds tenant rows: alter table {rel['qualified']} enable row level security; plus policies",
             detail="\n".join(leaks) or "default oracle probe: nothing leaked",
-            severity="P0" if rel["has_tenant_column"] else "P2"))
+            # the same exposure, the same severity as rls.rls_disabled_in_exposed_schema
+            severity="P0" if leaks else discovery.exposure_severity(
+                tenant_table=rel["tenant_table"], rls_enabled=rel["rls_enabled"], reachable=rel["reachable"])))
     check.require_none(findings)
 
 
@@ -81,28 +83,65 @@ def test_contracted_restrictive_policies_are_present_and_restrictive(target: Tar
 @pytest.mark.check("rls.tenant_predicate", severity="P0", runbook=RUNBOOK)
 def test_tenant_table_policies_read_the_tenant_claim(target: Target, db: Any, check: Check,
                                                      rls_contract: Contract) -> None:
-    """Policies of tenant tables for API roles compare with the tenant claim or call an approved helper."""
+    """Policies of tenant tables read the tenant from where the contract says it travels, or call an approved helper.
+
+    Resolved by path into the token (dbrunbook/rls/claimsource.py), not by the claim's name as text:
+    ``user_metadata.company_id`` is user-editable, ``app_metadata.company_id`` is not, and an approved
+    helper whose body reads user_metadata is as bad as a policy that does.
+    """
     tables = [t.name for t in rls_contract.tables if t.tenant_column and not t.is_view]
     if not tables:
         pytest.skip(f"{rls_contract.path.name} has no table with a tenant column")
-    claim = rls_contract.tenant_claim.split(".")[-1]
+    claim = tuple(rls_contract.tenant_claim.split("."))
     helpers = [h.split(".")[-1] + "(" for h in rls_contract.approved_helpers]
     pols = session.query(db, target.policy, resources.sql("rls_policies_of"), {"tables": tables})
+    sources = session.query(db, target.policy, resources.sql("rls_function_sources"),
+                            {"functions": list(rls_contract.approved_helpers)})
     check.add_evidence("policies", pols)
     findings = []
+    for f in sources:
+        if claimsource.user_editable(f["source"]):
+            findings.append(check.finding(
+                f"approved helper {f['function']} reads user_metadata, which every user sets with "
+                "supabase.auth.updateUser(): any user can claim any tenant through every policy that calls it",
+                f"function {f['function']}",
+                f"read the tenant from {'.'.join(claim)} (set by an auth hook or the service role), never from "
+                "user_metadata / raw_user_meta_data; then review every policy calling it"))
     for p in pols:
         if not set(p["roles"]) & {"public", "anon", "authenticated"}:
             continue
         text = f"{p['using_expr']} {p['check_expr']}"
-        if f"'{claim}'" in text or any(h in text for h in helpers):
+        where = (f"table {p['qualified']}, policy {p['policy']!r}: USING ({p['using_expr']}) "
+                 f"WITH CHECK ({p['check_expr']})")
+        reads = claimsource.claim_reads(text)
+        if claimsource.user_editable(text):
+            findings.append(check.finding(
+                f"policy {p['policy']!r} ({p['command']}) on {p['qualified']} reads user_metadata, which every user "
+                "sets with supabase.auth.updateUser(): anyone can claim any tenant", where,
+                f"compare the row with (select auth.jwt() {_arrows(claim)}) or an approved helper, "
+                "never user_metadata"))
+            continue
+        elsewhere = sorted({".".join(r) for r in reads if r and r[-1] == claim[-1] and r != claim})
+        if elsewhere and claim not in reads:
+            findings.append(check.finding(
+                f"policy {p['policy']!r} ({p['command']}) on {p['qualified']} reads the tenant from "
+                f"{', '.join(elsewhere)}, but the contract's tenant claim is {'.'.join(claim)}", where,
+                f"compare with (select auth.jwt() {_arrows(claim)}), or fix tenant_claim in {rls_contract.path.name}"))
+            continue
+        if claim in reads or any(h in text for h in helpers):
             continue
         findings.append(check.finding(
-            f"policy {p['policy']!r} ({p['command']}) on {p['qualified']} neither reads the '{claim}' claim nor "
-            f"calls an approved helper ({', '.join(rls_contract.approved_helpers) or 'none'})",
-            f"table {p['qualified']}, policy {p['policy']!r}: USING ({p['using_expr']}) WITH CHECK ({p['check_expr']})",
-            f"compare the row with (select auth.jwt() ->> '{claim}') or an approved helper; if the helper is new "
+            f"policy {p['policy']!r} ({p['command']}) on {p['qualified']} neither reads the tenant claim "
+            f"{'.'.join(claim)} nor calls an approved helper ({', '.join(rls_contract.approved_helpers) or 'none'})",
+            where,
+            f"compare the row with (select auth.jwt() {_arrows(claim)}) or an approved helper; if the helper is new "
             f"and reviewed, add it to approved_helpers in {rls_contract.path.name}"))
     check.require_none(findings)
+
+
+def _arrows(path: tuple[str, ...]) -> str:
+    """``-> 'app_metadata' ->> 'company_id'`` for a claim path."""
+    return " ".join([*(f"-> '{k}'" for k in path[:-1]), f"->> '{path[-1]}'"])
 
 
 @pytest.mark.triage

@@ -162,3 +162,64 @@ def test_anon_privileges_can_be_waived_per_table(product: Product, demo_clone: C
     assert run.outcome("rls.anon_privileges") == "failed"
     message = run.message("rls.anon_privileges")
     assert "anon may SELECT on public.contacts" in message and "public.customers" not in message
+
+
+def finding_severities(run: ProductRun, check_id: str, obj: str) -> set[str]:
+    """Severities of the findings of ``check_id`` that name ``obj``."""
+    return {f["severity"] for r in run.results if r["check_id"] == check_id
+            for f in r.get("findings") or [] if obj in f"{f.get('title')} {f.get('where')}"}
+
+
+@pytest.mark.fault(scenario="tenant policy reads company_id from user_metadata (user-editable)",
+                   expect="rls.tenant_predicate fails P0 naming user_metadata (the claim name alone used to pass)")
+def test_tenant_predicate_resolves_where_the_claim_comes_from(product: Product, demo_clone: Callable[[str], str],
+                                                              tmp_path: Path) -> None:
+    dsn = demo_clone('alter policy "Tenant members can view customers" on public.customers using '
+                     "(company_id = ((select auth.jwt()) -> 'user_metadata' ->> 'company_id')::uuid)")
+    run = product.run("rls_contracts/test_structure.py", "--target=t", "-k", "tenant_claim",
+                      f"--contracts={REPO / 'rls_contracts' / 'contracts.toml'}", targets_toml=url_target(),
+                      env={"T_DB_URL": dsn}, timeout=240)
+    assert run.outcome("rls.tenant_predicate") == "failed", run.output[-3000:]
+    message = run.message("rls.tenant_predicate")
+    assert "'Tenant members can view customers' (SELECT) on public.customers reads user_metadata" in message
+    assert finding_severities(run, "rls.tenant_predicate", "public.customers") == {"P0"}
+    # the demo's own policies (the claim at the top level, or core.current_company_id()) pass
+    assert message.count("reads user_metadata") == 1 and "neither reads" not in message
+
+
+@pytest.mark.fault(scenario="table without RLS in an exposed schema the API roles have no USAGE on",
+                   expect="not reachable: rls_disabled_in_exposed_schema passes; with USAGE granted it fails P0")
+def test_reachability_follows_schema_usage(product: Product, demo_clone: Callable[[str], str],
+                                           tmp_path: Path) -> None:
+    setup = ("create schema hidden; create table hidden.secrets (id int primary key, company_id uuid);"
+             "grant select on hidden.secrets to anon, authenticated;")
+    contract = contract_with(tmp_path, DEMO_CONTRACT.replace('exposed_schemas = ["public", "graphql_public", "core"]',
+                                                             'exposed_schemas = ["public", "graphql_public", "core", '
+                                                             '"hidden"]', 1))
+    args = ("checks/test_rls_lints.py", "--target=t", "-k", "rls_disabled", contract)
+    run = product.run(*args, targets_toml=url_target(), env={"T_DB_URL": demo_clone(setup)}, timeout=240)
+    assert run.outcome("rls.rls_disabled_in_exposed_schema") == "passed", run.output[-3000:]
+    run = product.run(*args, targets_toml=url_target(),
+                      env={"T_DB_URL": demo_clone(setup + "grant usage on schema hidden to anon;")}, timeout=240)
+    assert run.outcome("rls.rls_disabled_in_exposed_schema") == "failed"
+    assert finding_severities(run, "rls.rls_disabled_in_exposed_schema", "hidden.secrets") == {"P0"}
+
+
+@pytest.mark.fault(scenario="new exposed table without RLS carrying org_id, not in a membership contract",
+                   expect="P0 in rls.coverage and in rls.rls_disabled_in_exposed_schema alike (coverage said P2)")
+def test_one_severity_for_one_exposure(product: Product, membership_server: EmbeddedInfo,  # noqa: F811
+                                       tmp_path: Path) -> None:
+    name = clone_database(membership_server.admin_dsn, "postgres")
+    try:
+        with psycopg.connect(with_db(membership_server.admin_dsn, name), autocommit=True) as conn:
+            conn.execute("create table public.notes (id int primary key, org_id uuid, body text);"
+                         "grant select, insert on public.notes to authenticated")
+        run = product.run("rls_contracts/test_structure.py", "checks/test_rls_lints.py", "--target=t", "-k",
+                          "in_the_contract or rls_disabled",
+                          f"--contracts={REPO / 'rls_contracts' / 'membership.toml'}",
+                          targets_toml=url_target(), env={"T_DB_URL": with_db(membership_server.dsn, name)},
+                          timeout=240)
+    finally:
+        drop_database(membership_server.admin_dsn, name)
+    assert finding_severities(run, "rls.coverage", "public.notes") == {"P0"}, run.output[-3000:]
+    assert finding_severities(run, "rls.rls_disabled_in_exposed_schema", "public.notes") == {"P0"}

@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from dbrunbook import resources, session
+from dbrunbook.findings import Severity
 from dbrunbook.rls.contract import Contract, TableContract
 
 if TYPE_CHECKING:
@@ -23,6 +24,10 @@ class Column:
     generated: bool
     primary_key: bool
 
+
+#: Column names that usually carry the tenant: used without a contract (and by ``contract init``).
+TENANT_COLUMN_GUESSES = ("tenant_id", "org_id", "organization_id", "company_id", "account_id", "team_id",
+                         "workspace_id")
 
 #: What the Supabase CLI serves when nothing says otherwise (config.toml ``[api] schemas``).
 DEFAULT_EXPOSED = ("public", "graphql_public")
@@ -44,8 +49,33 @@ def relations(conn: psycopg.Connection[Any], policy: session.SessionPolicy, cont
         dict[str, Any]]:
     """Every table/view in the exposed schemas with RLS flags, owner and API-role privileges."""
     return session.query(conn, policy, resources.sql("rls_exposed_relations"),
-                         {"schemas": exposed_schemas(conn, policy, contract),
-                          "tenant_column": contract.tenant_column if contract else None})
+                         {"schemas": exposed_schemas(conn, policy, contract), **tenancy(contract)})
+
+
+def tenancy(contract: Contract | None) -> dict[str, list[str]]:
+    """Query parameters naming tenant tables: the contract's tenant column and tables, else the usual names."""
+    if contract is None:
+        return {"tenant_columns": list(TENANT_COLUMN_GUESSES), "tenant_tables": []}
+    # A membership contract has no tenant column: its tables are named, the usual names flag the rest.
+    return {"tenant_columns": [contract.tenant_column] if contract.tenant_column else list(TENANT_COLUMN_GUESSES),
+            "tenant_tables": [t.name for t in contract.tables if not t.is_view]}
+
+
+def exposure_severity(*, tenant_table: bool, rls_enabled: bool, reachable: bool) -> Severity:
+    """One severity for one exposure, in the lint and in coverage alike.
+
+    RLS off on a table the API roles can reach: P0 when it holds tenant rows (multi-tenant exposure),
+    P1 otherwise (every row open to the anon key, but no tenant boundary is known to be crossed).
+    Anything else the coverage check reports (a contract gap on a table RLS protects) is P2.
+
+    >>> exposure_severity(tenant_table=True, rls_enabled=False, reachable=True)
+    'P0'
+    >>> exposure_severity(tenant_table=True, rls_enabled=False, reachable=False)
+    'P2'
+    """
+    if not rls_enabled and reachable:
+        return "P0" if tenant_table else "P1"
+    return "P2"
 
 
 def columns(conn: psycopg.Connection[Any], policy: session.SessionPolicy, table: TableContract) -> list[Column]:

@@ -12,7 +12,7 @@ select 'rls_auth_users_exposed' as name,
 from pg_catalog.pg_class c
 join pg_catalog.pg_namespace n on n.oid = c.relnamespace
 where c.relkind in ('v', 'm') and n.nspname = any (%(schemas)s::text[])
-  and (pg_catalog.has_table_privilege('anon', c.oid, 'SELECT') or pg_catalog.has_table_privilege('authenticated', c.oid, 'SELECT'))
+  and ((pg_catalog.has_schema_privilege('anon', n.oid, 'USAGE') and pg_catalog.has_table_privilege('anon', c.oid, 'SELECT')) or (pg_catalog.has_schema_privilege('authenticated', n.oid, 'USAGE') and pg_catalog.has_table_privilege('authenticated', c.oid, 'SELECT')))
   and exists (select 1 from pg_catalog.pg_rewrite rw join pg_catalog.pg_depend d on d.objid = rw.oid
               where rw.ev_class = c.oid and d.refobjid = 'auth.users'::regclass)
 union all
