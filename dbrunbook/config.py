@@ -194,12 +194,9 @@ def _target(name: str, raw: Mapping[str, Any], base: TargetSpec, defaults: Mappi
 
 
 def _has_password(url: str) -> bool:
-    from urllib.parse import urlsplit
+    from dbrunbook.urls import has_password  # every URL form: user:pw@, ?password=, conninfo password=
 
-    try:
-        return bool(urlsplit(url).password)
-    except ValueError:
-        return False
+    return has_password(url)
 
 
 def _read(path: Path) -> dict[str, Any]:

@@ -21,6 +21,7 @@ from dbrunbook import connections, resources, session
 from dbrunbook.config import ServiceSpec, Thresholds
 from dbrunbook.redact import REDACTOR
 from dbrunbook.session import APPLICATION_NAME, ConnectFailure, SessionPolicy, classify
+from dbrunbook.targets.url import register_url_secrets
 
 if TYPE_CHECKING:
     import psycopg
@@ -73,8 +74,7 @@ def service_url(service: ServiceSpec, target_dsn: str | None) -> ServiceUrl:
     for name in service.db_url_env:
         value = os.environ.get(name)
         if value:
-            parts = urlsplit(value)
-            REDACTOR.add(parts.password)
+            register_url_secrets(value)
             return ServiceUrl(value, f"env {name}")
     names = " / ".join(service.db_url_env)
     return ServiceUrl(None, f"env {names}", f"{names} is not set: {service.name} would fail with "

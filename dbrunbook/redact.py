@@ -3,15 +3,22 @@
 Two layers: exact values registered at run time (DB passwords, API keys read from the env
 var names a target declares, the embedded cluster's password), and patterns that catch secrets
 we were never told about (passwords in URLs and conninfo strings, JWTs, Supabase secret keys).
+
+A registered value is masked in every spelling it takes on its way out (:func:`spellings`): raw,
+URL-encoded, escaped for a libpq conninfo string or an SQL literal, and each of those again as
+Python ``repr`` and JSON escape it (tracebacks, ``-l`` locals, the JSON and HTML reports), plus its
+base64. A password with ``'`` or ``\\`` is then masked whole, not up to its first quote.
 """
 
 from __future__ import annotations
 
+import base64
 import json
 import re
 import threading
 from collections.abc import Iterable
 from typing import Any
+from urllib.parse import quote, quote_plus
 
 MASK = "***"
 
@@ -19,12 +26,15 @@ _PATTERNS: tuple[tuple[re.Pattern[str], str], ...] = (
     # scheme://user:password@host  ->  scheme://user:***@host
     (re.compile(r"(?P<head>\b[a-zA-Z][a-zA-Z0-9+.-]*://[^:/?#@\s]*:)(?P<secret>[^@\s/]+)(?P<tail>@)"),
      rf"\g<head>{MASK}\g<tail>"),
-    # password=secret in a libpq conninfo string or a query string
+    # password=secret in a libpq conninfo string (quoted values may hold \\' and spaces) or a query
+    # string; unquoted, everything up to the next blank or & goes (escaped quotes included).
     (re.compile(r"(?P<head>\b(?:password|passwd|pgpassword|apikey|api_key|secret)\s*[=:]\s*)"
-                r"(?P<secret>'[^']*'|\"[^\"]*\"|[^\s&'\",;]+)", re.IGNORECASE),
+                r"(?P<secret>'(?:[^'\\]|\\.)*'|\"(?:[^\"\\]|\\.)*\"|[^\s&]+)", re.IGNORECASE),
      rf"\g<head>{MASK}"),
     # JSON Web Tokens (anon/service_role keys, user tokens)
     (re.compile(r"\beyJ[A-Za-z0-9_-]{5,}\.[A-Za-z0-9_-]{5,}\.[A-Za-z0-9_-]*"), "<jwt:***>"),
+    # A JWT's payload (or any base64url JSON object) on its own: claims may carry secrets.
+    (re.compile(r"\beyJ[A-Za-z0-9_-]{16,}={0,2}"), "<base64-json:***>"),
     # Supabase opaque secret keys
     (re.compile(r"\bsb_secret_[A-Za-z0-9_-]+"), "sb_secret_***"),
     # Authorization headers
@@ -49,9 +59,11 @@ class Redactor:
         self._lock = threading.Lock()
 
     def add(self, *secrets: str | None) -> None:
-        """Register exact secret values (short or empty values are ignored: too many false hits)."""
+        """Register exact secret values in all their spellings (values under 4 characters are ignored)."""
         with self._lock:
-            self._secrets.update(s for s in secrets if s and len(s) >= 4)
+            for secret in secrets:
+                if secret and len(secret) >= 4:
+                    self._secrets.update(v for v in spellings(secret) if len(v) >= 4)
 
     def add_all(self, secrets: Iterable[str | None]) -> None:
         """Register several secret values."""
@@ -81,6 +93,34 @@ class Redactor:
         if isinstance(value, list | tuple):
             return [self.data(v) for v in value]
         return value
+
+
+def _escapes(value: str) -> set[str]:
+    """How Python ``repr`` (either quote) and JSON write ``value`` inside a string."""
+    return {value, repr(value)[1:-1], repr(value + '"')[1:-2], json.dumps(value)[1:-1],
+            json.dumps(value, ensure_ascii=False)[1:-1]}
+
+
+def spellings(secret: str) -> set[str]:
+    r"""Every form a secret takes on its way to an output.
+
+    >>> forms = spellings("p'w\\d")
+    >>> all(f in forms for f in ["p'w\\d", "p\\'w\\\\d", "p%27w%5Cd", "p''w\\d", "p\\'w\\\\\\\\d"])
+    True
+    """
+    bases = {
+        secret,
+        secret.replace("\\", "\\\\").replace("'", "\\'"),  # libpq conninfo 'quoted value'
+        secret.replace("'", "''"),  # SQL literal
+        quote(secret, safe=""), quote(secret), quote_plus(secret),  # URL-encoded
+    }
+    raw = secret.encode()
+    bases |= {base64.b64encode(raw).decode(), base64.urlsafe_b64encode(raw).decode().rstrip("=")}
+    found: set[str] = set()
+    for base in bases:
+        for once in _escapes(base):
+            found |= _escapes(once)  # repr of a repr: a conninfo string inside a traceback's locals
+    return found
 
 
 #: The process-wide redactor: the plugin feeds it, every writer uses it.

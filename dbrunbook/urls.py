@@ -321,3 +321,24 @@ def key_ref(key: str) -> str | None:
     claims = jwt_claims(key)
     ref = claims.get("ref") if claims else None
     return ref if isinstance(ref, str) else None
+
+
+_CONNINFO_PASSWORD = re.compile(r"(?:^|\s)password\s*=", re.IGNORECASE)
+
+
+def has_password(url: str) -> bool:
+    """A password written into a DB URL, in any form libpq reads one.
+
+    >>> [has_password(u) for u in ("postgresql://u:pw@h/db", "postgresql://u@h/db?sslmode=require&password=pw",
+    ...                            "host=h user=u password='p w'", "postgresql://u@h/db", "host=h passfile=/x")]
+    [True, True, True, False, False]
+    """
+    if _CONNINFO_PASSWORD.search(url):
+        return True
+    try:
+        parts = urlsplit(url)
+        if parts.password:
+            return True
+        return any(k.lower() == "password" for k, _ in parse_qsl(parts.query, keep_blank_values=True))
+    except ValueError:  # unparsable as a URL: a password with a raw @ or / still counts
+        return bool(re.search(r"://[^/@\s]*:[^@\s]*@", url))

@@ -321,6 +321,16 @@ def frozen(postmaster_pid: int) -> Iterator[list[int]]:
                 os.kill(pid, signal.SIGCONT)
 
 
+def _poll_until(admin_dsn: str, sql: str, deadline: float, release: threading.Event) -> bool:
+    with psycopg.connect(admin_dsn, autocommit=True, connect_timeout=5) as conn:
+        while time.monotonic() < deadline and not release.is_set():
+            row = conn.execute(sql).fetchone()
+            if row and row[0]:
+                return True
+            time.sleep(0.01)
+    return False
+
+
 def freeze_when(admin_dsn: str, postmaster_pid: int, sql: str, *, timeout: float = 60.0) -> tuple[
         threading.Thread, threading.Event, dict[str, Any]]:
     """In a thread: poll ``sql`` (autocommit) until it returns true, then freeze the server until ``release``.
@@ -331,18 +341,27 @@ def freeze_when(admin_dsn: str, postmaster_pid: int, sql: str, *, timeout: float
     state: dict[str, Any] = {}
 
     def run() -> None:
-        deadline = time.monotonic() + timeout
-        with psycopg.connect(admin_dsn, autocommit=True, connect_timeout=5) as conn:
-            while time.monotonic() < deadline and not release.is_set():
-                row = conn.execute(sql).fetchone()
-                if row and row[0]:
-                    break
-                time.sleep(0.01)
-            else:
-                return
+        if not _poll_until(admin_dsn, sql, time.monotonic() + timeout, release):
+            return
         with frozen(postmaster_pid) as pids:
             state.update(frozen_at=time.monotonic(), pids=pids)
             release.wait(timeout=300)
+
+    thread = threading.Thread(target=run, daemon=True)
+    thread.start()
+    return thread, release, state
+
+
+def crash_when(admin_dsn: str, postmaster_pid: int, sql: str, *, timeout: float = 60.0) -> tuple[
+        threading.Thread, threading.Event, dict[str, Any]]:
+    """In a thread: poll ``sql`` until true, then crash the server (SIGQUIT: immediate shutdown, backends die)."""
+    release = threading.Event()
+    state: dict[str, Any] = {}
+
+    def run() -> None:
+        if _poll_until(admin_dsn, sql, time.monotonic() + timeout, release):
+            os.kill(postmaster_pid, signal.SIGQUIT)
+            state["crashed_at"] = time.monotonic()
 
     thread = threading.Thread(target=run, daemon=True)
     thread.start()

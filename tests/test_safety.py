@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+import html
 import json
 import threading
 import time
+from urllib.parse import quote
 
 import faults
 import psycopg
 import pytest
+from psycopg import sql
 
-from conftest import Product, url_target
+from conftest import Product, ProductRun, url_target
 
 #: The frozen-server bound: connect_timeout_s + statement_timeout + CLIENT_GRACE_S, plus the
 #: product's own start and report writing. The subprocess timeout is the assertion: a run that
@@ -114,3 +117,84 @@ def test_pool_probe_keeps_free_slots_whatever_the_url_calls_the_server(product: 
     assert "not opened: agent-runtime's pool_max_size 10 would leave 0 of" in message, message
     assert "system_identifier" in message, message
     assert "not probed" in json.dumps(run.result("pool.prepared_statements")["evidence"]), run.output
+
+
+#: The password catalogue: quote, backslash, double quote, @, /, % and non-ASCII.
+CATALOGUE_PASSWORD = "Zq'8\\vK\"3@w/5%Ru✓é-Xy"
+
+
+def _every_output(run: ProductRun) -> str:
+    """Terminal (stdout, stderr) and every report file (HTML also unescaped), as one text."""
+    texts = [run.stdout, run.stderr]
+    for path in sorted(run.reports_dir.rglob("*")):
+        if path.is_file():
+            text = path.read_text(errors="replace")
+            texts += [text, html.unescape(text)]
+    return "\n".join(texts)
+
+
+def _spellings(secret: str) -> set[str]:
+    """The test's own oracle (not the product's): raw, conninfo-, URL-escaped, each as repr and JSON write it."""
+    forms = {secret, secret.replace("\\", "\\\\").replace("'", "\\'"), quote(secret, safe=""), quote(secret)}
+    once = {f for form in forms for f in (form, repr(form)[1:-1], json.dumps(form)[1:-1],
+                                          json.dumps(form, ensure_ascii=False)[1:-1])}
+    return once | {repr(f)[1:-1] for f in once}
+
+
+def _leaks(text: str, secret: str) -> list[str]:
+    """Spellings of ``secret`` (and 8-character pieces of its main spellings) found in ``text``."""
+    found = sorted(v for v in _spellings(secret) if v in text)
+    for form in (secret, quote(secret, safe=""), secret.replace("\\", "\\\\").replace("'", "\\'")):
+        found += [form[i:i + 8] for i in range(len(form) - 7) if form[i:i + 8] in text]
+    return found
+
+
+@pytest.mark.fault(scenario="password with ' \\ \" @ / % and unicode; the database dies (SIGQUIT) mid-triage; "
+                            "URL form, and conninfo form with -l --tb=long",
+                   expect="no spelling of the password (raw, repr, backslash-, URL-, JSON-escaped, base64) nor any "
+                          "8-character piece of it in the terminal, HTML, JUnit, JSON or evidence")
+@pytest.mark.parametrize("form", ["url", "conninfo"])
+def test_no_output_holds_the_password_after_the_database_dies(product: Product, form: str) -> None:
+    pw = CATALOGUE_PASSWORD
+    with faults.small_cluster(max_connections=20) as small:
+        with psycopg.connect(small.admin_dsn, autocommit=True) as conn:
+            conn.execute(sql.SQL("create role leaky login password {} in role pg_monitor").format(sql.Literal(pw)))
+        if form == "url":
+            dsn, extra = f"postgresql://leaky:{quote(pw, safe='')}@127.0.0.1:{small.port}/postgres?sslmode=disable", ()
+        else:
+            escaped = pw.replace("\\", "\\\\").replace("'", "\\'")
+            dsn = f"host=127.0.0.1 port={small.port} dbname=postgres user=leaky sslmode=disable password='{escaped}'"
+            extra = ("-l", "--tb=long")
+        thread, release, state = faults.crash_when(small.admin_dsn, small.server_pid, _MID_RUN)
+        try:
+            run = product.run("-m", "triage", "--target=t", *extra, targets_toml=url_target(), timeout=120,
+                              env={"T_DB_URL": dsn})
+        finally:
+            release.set()
+            thread.join(timeout=30)
+    assert "crashed_at" in state, f"the database never died: the run finished first\n{run.output}"
+    assert run.returncode not in (0, 3), run.output
+    assert {"html", "json", "xml"} <= set(run.report_files()), run.report_files()
+    everything = _every_output(run)
+    assert "leaky" in everything  # the outputs do describe the failing connection...
+    assert not _leaks(everything, pw), _leaks(everything, pw)  # ...but never its password
+
+
+@pytest.mark.fault(scenario="password written into dbrunbook.toml db_url: user:pw@host, ?password=, conninfo "
+                            "password=",
+                   expect="usage error (exit 4) naming the file and db_url_env as the fix; the password not printed")
+@pytest.mark.parametrize("db_url", [
+    "postgresql://postgres:Hunter2-toml@127.0.0.1:5432/postgres",
+    "postgresql://postgres@127.0.0.1:5432/postgres?sslmode=disable&password=Hunter2-toml",
+    "host=127.0.0.1 port=5432 user=postgres password=Hunter2-toml",
+], ids=["userinfo", "query", "conninfo"])
+def test_a_password_in_the_targets_file_is_refused_in_every_url_form(product: Product, db_url: str) -> None:
+    toml = f"""
+    [targets.t]
+    kind = "url"
+    db_url = "{db_url}"
+    """
+    run = product.run("-m", "triage", "--target=t", targets_toml=toml, timeout=60)
+    assert run.returncode == 4, run.output
+    assert "contains a password" in run.output and "db_url_env" in run.output, run.output
+    assert "Hunter2-toml" not in run.output

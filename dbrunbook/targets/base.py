@@ -44,19 +44,20 @@ class Target:
     """What the checks get: the spec plus resolved, secret connection details."""
 
     spec: TargetSpec
-    dsn: str | None = None
+    # Secrets stay out of repr(): pytest prints fixtures' reprs in tracebacks and with -l.
+    dsn: str | None = field(default=None, repr=False)
     dsn_source: str = ""
     problem: str | None = None
     skip_reason: str | None = None
     api_url: str | None = None
-    anon_key: str | None = None
-    service_role_key: str | None = None
-    jwt_secret: str | None = None
-    info: dict[str, Any] = field(default_factory=dict)
+    anon_key: str | None = field(default=None, repr=False)
+    service_role_key: str | None = field(default=None, repr=False)
+    jwt_secret: str | None = field(default=None, repr=False)
+    info: dict[str, Any] = field(default_factory=dict, repr=False)
     #: Set when the target missed a client deadline (or a reconnect timed out): every later probe of
     #: this run raises it at once instead of waiting again ("prod stopped answering at ...").
     gone: Inconclusive | None = None
-    _conn: psycopg.Connection[dict[str, Any]] | None = None
+    _conn: psycopg.Connection[dict[str, Any]] | None = field(default=None, repr=False)
     _reach: Reachability | None = None
 
     @property

@@ -26,15 +26,25 @@ def missing_url_message(names: tuple[str, ...]) -> str:
 
 
 def register_url_secrets(url: str) -> None:
-    """Tell the redactor about the password inside a DB URL."""
+    """Tell the redactor about the password inside a DB URL or libpq conninfo string (all its spellings)."""
     from urllib.parse import unquote, urlsplit
 
+    found: set[str] = set()
     try:
         password = urlsplit(url).password
     except ValueError:
-        return
-    if password and password not in _PUBLIC_PASSWORDS:
-        REDACTOR.add(password, unquote(password))
+        password = None
+    if password:
+        found |= {password, unquote(password)}
+    try:  # conninfo (host=... password='...') and ?password=... forms, decoded as libpq reads them
+        from psycopg.conninfo import conninfo_to_dict
+
+        decoded = conninfo_to_dict(url).get("password")
+    except Exception:  # not psycopg-parsable: the patterns in redact.py still mask password=...
+        decoded = None
+    if decoded:
+        found.add(str(decoded))
+    REDACTOR.add(*(p for p in found if p not in _PUBLIC_PASSWORDS))
 
 
 def resolve(spec: TargetSpec) -> Target:
