@@ -24,7 +24,7 @@ FROZEN_RUN_CAP_S = 90
 #: The run is past its first connection and first query (``db_reachable``) when our session shows
 #: anything else as its last statement: freezing then hits a probe in the middle of triage.
 _MID_RUN = ("select exists (select from pg_catalog.pg_stat_activity where application_name = 'dbrunbook' "
-            "and query !~* '(server_version|^\\s*(begin|rollback|commit)|set_config)')")
+            "and query <> '' and query !~* '(server_version|^\\s*(begin|rollback|commit)|set_config)')")
 
 
 @pytest.mark.fault(scenario="server frozen mid-triage (postmaster and backends SIGSTOPped; kernel still ACKs)",

@@ -81,7 +81,13 @@ class Target:
                 return f"{parts.hostname or 'localhost'}:{parts.port or 5432}"
         except ValueError:
             pass
-        return "(unparsable DB URL)"
+        try:  # libpq conninfo form: host=... port=...
+            from psycopg.conninfo import conninfo_to_dict
+
+            params = conninfo_to_dict(self.dsn)
+            return f"{params.get('host') or 'localhost'}:{params.get('port') or 5432}"
+        except Exception:  # psycopg missing or not a conninfo string either
+            return "(unparsable DB URL)"
 
     @property
     def port(self) -> int | None:
