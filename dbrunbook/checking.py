@@ -7,6 +7,7 @@ from typing import Any, NoReturn
 
 import pytest
 
+from dbrunbook import runbook
 from dbrunbook.findings import CheckMeta, Finding, Severity, render_all
 from dbrunbook.redact import REDACTOR
 
@@ -28,7 +29,7 @@ class Check:
     def finding(self, title: str, where: str, remediation: str, *, detail: str = "",
                 severity: Severity | None = None, metadata: Mapping[str, Any] | None = None) -> Finding:
         """Build a finding carrying this check's id, severity and runbook step."""
-        return Finding(self.meta.check_id, severity or self.meta.severity, title, where, remediation,
+        return Finding(self.meta.check_id, severity or self.meta.severity, title, where, runbook.english(remediation),
                        self.meta.runbook, detail, dict(metadata or {}))
 
     def add_evidence(self, name: str, data: Any) -> None:

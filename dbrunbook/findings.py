@@ -8,6 +8,8 @@ from typing import Any
 
 import pytest
 
+from dbrunbook import runbook
+
 # The model lives in severity.py; re-exported here for the checks that import it from findings.
 from dbrunbook.severity import SEVERITIES, SEVERITY_MEANING, Severity
 
@@ -32,7 +34,7 @@ class CheckMeta:
         severity = marker.kwargs.get("severity", "P2")
         if severity not in SEVERITIES:
             raise pytest.UsageError(f"{item.nodeid}: severity {severity!r} is not one of {SEVERITIES}")
-        return cls(check_id, severity, marker.kwargs.get("runbook", ""))
+        return cls(check_id, severity, runbook.english(marker.kwargs.get("runbook", "")))
 
 
 @dataclass(frozen=True)

@@ -42,12 +42,14 @@ class TargetVerdict:
 
     target: str
     counts: dict[str, int] = field(default_factory=lambda: defaultdict(int))
+    #: Severities of the causes that stopped checks (a target gone mid-run is P1).
+    cause_severities: set[str] = field(default_factory=set)
 
     @property
     def worst(self) -> str:
         """P0..P3, ``inconclusive``, ``pass`` or ``nothing ran``."""
         for severity in SEVERITIES:
-            if self.counts[severity]:
+            if self.counts[severity] or severity in self.cause_severities:
                 return severity
         if self.counts["inconclusive"]:
             return "inconclusive"
@@ -105,6 +107,8 @@ def verdicts(results: Sequence[Mapping[str, Any]], targets: Sequence[str]) -> li
             verdict.counts[str(result.get("severity") or "P2")] += 1
         elif outcome in ("inconclusive", "skipped", "waived", "passed"):
             verdict.counts[outcome] += 1
+            if outcome == "inconclusive" and result.get("severity"):
+                verdict.cause_severities.add(str(result["severity"]))
     return list(by_target.values())
 
 
@@ -130,7 +134,9 @@ def one_line_fix(remediation: str) -> str:
 
 
 def headline_of(result: Mapping[str, Any]) -> str:
-    """The one line that says what went wrong: a finding's title, the cause, or the error's last ``E`` line."""
+    """The one line that says what went wrong: the record's title, a finding's, the cause, or the error."""
+    if result.get("title"):
+        return str(result["title"])
     findings = result.get("findings") or []
     if findings:
         return str(findings[0].get("title") or "")
@@ -158,9 +164,10 @@ def top_findings(results: Sequence[Mapping[str, Any]]) -> list[TopFinding]:
                 group.where.append(str(finding.get("where") or ""))
         elif outcome == "inconclusive":
             cause = cause_of(result)
-            severity = cause.get("severity") or ""
+            # The record's severity is the cause's (None: a setup error, which is no verdict).
+            severity = str(result.get("severity") or cause.get("severity") or "")
             kind = cause.get("kind") or "inconclusive"
-            title = f"could not reach a verdict ({kind}): {headline_of(result)}"
+            title = f"could not reach a verdict ({kind}): {cause.get('message') or headline_of(result)}"
             fix = cause.get("fix") or "see the cause in the check's row below"
             key = (kind, target, severity, title)
             group = groups.setdefault(key, TopFinding(_rank(severity), severity or "inconclusive",
@@ -181,6 +188,8 @@ def first_screen(results: Sequence[Mapping[str, Any]], targets: Sequence[str], e
             "inconclusive": "some checks could not reach a verdict: see the causes below",
             "pass": "every check that ran passed",
             "nothing ran": "no check ran on this target"}[worst]
+        if worst in SEVERITIES and verdict.counts["inconclusive"]:
+            meaning += "; some checks could not reach a verdict"
         counts = "".join(
             f'<li class="dbr-count dbr-{key}{" dbr-zero" if not verdict.counts[key] else ""}">'
             f'<b>{verdict.counts[key]}</b> {label}</li>'
@@ -286,6 +295,10 @@ class HtmlReport:
         rank = {"failed": 0, "inconclusive": 1, "waived": 2, "skipped": 3}.get(outcome, 4)
         for i, cell in enumerate(cells):
             if 'class="col-severity"' in cell:
+                if outcome == "inconclusive":
+                    # No verdict: the cause's severity (or none, a setup error), never the marker's.
+                    # (The Result cell stays pytest's word: pytest-html files rows by its text.)
+                    cell = f'<td class="col-severity">inconclusive: {_esc(str(data.get("severity") or "setup"))}</td>'
                 # pytest-html sorts on the cell's inner HTML: the comment orders, the text shows.
                 cells[i] = cell.replace('class="col-severity">', f'class="col-severity"><!--{rank}-->', 1)
 
@@ -311,11 +324,12 @@ class HtmlReport:
 
         cfg = self.config.stash[CONFIG_KEY].cfg
         results = list(reporting._RESULTS)
-        failed: dict[str, list[dict[str, Any]]] = defaultdict(list)
+        # As the terminal summary: verdicts, and causes that carry a severity (a target gone is an outage).
+        graded: dict[str, list[dict[str, Any]]] = defaultdict(list)
         for result in results:
-            if outcome_of(result) == "failed":
-                failed[result["severity"]].append(result)
-        escalation = reporting._escalation(cfg, failed)
+            if outcome_of(result) in ("failed", "inconclusive") and result.get("severity"):
+                graded[str(result["severity"])].append(result)
+        escalation = reporting._escalation(cfg, graded)
         title = "dbrunbook: " + ", ".join(t.name for t in cfg.targets)
         first = first_screen(results, [t.name for t in cfg.targets], escalation, title=title)
         page = rewrite(path.read_text(encoding="utf-8"), first, rls_grid.html_section(self.grids()),

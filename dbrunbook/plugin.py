@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from dbrunbook import causes, evidence, gates, html_report, options, reporting, shape
+from dbrunbook import causes, evidence, gates, html_report, options, reporting, runbook, shape
 from dbrunbook.config import RunbookConfig
 from dbrunbook.factories import (  # noqa: F401  (fixtures are found in this module's namespace)
     CONFIG_KEY,
@@ -54,7 +54,7 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 def pytest_configure(config: pytest.Config) -> None:
     """Register markers, resolve the config once and wire the reports (before html/junitxml)."""
     for name, text in MARKERS.items():
-        config.addinivalue_line("markers", f"{name}: {text}" if text else name)
+        config.addinivalue_line("markers", f"{name}: {runbook.english(text)}" if text else name)
     cfg = options.build_config(config)
     gates.build(config)
     causes.reset()

@@ -53,7 +53,7 @@ from typing import Any
 
 import pytest
 
-from dbrunbook import __version__, gates, html_report, verdicts
+from dbrunbook import __version__, gates, html_report, runbook, verdicts
 from dbrunbook.checking import CHECK_KEY
 from dbrunbook.config import RunbookConfig
 from dbrunbook.findings import CheckMeta
@@ -220,7 +220,7 @@ def _escalation(cfg: RunbookConfig, failed: dict[str, list[dict[str, Any]]]) -> 
     elif any(failed.get(s) for s in ("P1", "P2")):
         lines.append(f"If this is not recovered within 15 minutes: call {who} (runbook "
                      "'Escalação'; pass --incident-start to have the clock kept for you).")
-    return lines
+    return [runbook.english(line) for line in lines]
 
 
 def _stopped_counts() -> dict[str, int]:
@@ -294,7 +294,7 @@ def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pyte
     paths = state["paths"]
     if paths:
         tr.write_sep("-", "dbrunbook reports")
-        for kind in ("html", "junit", "json"):
+        for kind in ("json",):  # pytest-html and junitxml print their own paths: each path once
             if paths.get(kind):
                 tr.write_line(f"{kind:>5}: {paths[kind]}")
 

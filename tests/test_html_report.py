@@ -217,6 +217,11 @@ def test_crashed_check_shows_its_error_first_in_junit_and_html(product: Product,
         " traceOpen: tb && tb.open, traceTop: tb && tb.getBoundingClientRect().top}")
     assert row["error"] == "KeyError: 'contacts'", row
     assert row["traceOpen"] is False and row["traceTop"] > row["errTop"], row  # traceback folded, below
+    cells = browser.execute_script(
+        "const b = [...document.querySelectorAll('#results-table tbody.results-table-row')]"
+        ".find(b => b.id.includes('test_cannot_decide'));"
+        "return [b.querySelector('.col-result').innerText, b.querySelector('.col-severity').innerText]")
+    assert cells[1] == "inconclusive: setup", cells  # never the marker's P0 for a check that decided nothing
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     browser.save_screenshot(str(ARTIFACTS / "crashed-check.png"))
 
@@ -225,3 +230,17 @@ def et_dump(element: Any) -> str:
     import xml.etree.ElementTree as ET
 
     return ET.tostring(element, encoding="unicode")
+
+
+def test_runbook_steps_read_in_english_with_the_original_name(failing_run: ProductRun) -> None:
+    leak = next(r for r in failing_run.results if r["check_id"] == "rls.read_isolation" and r["outcome"] == "failed")
+    assert leak["runbook"].startswith("Diagnosis 4 (RLS errors) [Diagnóstico 4 (Erros de RLS)]"), leak["runbook"]
+    assert "Escalation [Escalação]" in failing_run.stdout
+    lock = failing_run.result("locks.blocking_chains")
+    assert "Mitigation (carefully) [Mitigação (com cuidado)]" in lock["findings"][0]["remediation"]
+
+
+def test_each_report_path_is_printed_once(failing_run: ProductRun) -> None:
+    files = failing_run.report_files()
+    for kind in ("html", "xml", "json"):
+        assert failing_run.stdout.count(files[kind].name) == 1, (kind, failing_run.stdout[-2500:])
