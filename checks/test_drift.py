@@ -49,6 +49,8 @@ def test_expected_schema_can_be_built(target: Target, drift_result: drift.Target
             detail=f"statement {f.statement_no}:\n{f.statement[:1500]}"))
     if base.problem:
         check.fail(check.finding(base.problem, base.label, "fix the baseline option (see docs/checks/drift.md)"))
+    if drift_result.snapshot_error is not None:
+        raise drift_result.snapshot_error
 
 
 @pytest.mark.parametrize("kind", [

@@ -15,9 +15,10 @@ from pathlib import Path
 
 import pytest
 
-from dbrunbook import logscan
+from dbrunbook import inputfiles, logscan
 from dbrunbook.checking import Check
 from dbrunbook.config import RunbookConfig
+from dbrunbook.outcomes import Inconclusive
 from dbrunbook.redact import REDACTOR
 from dbrunbook.targets import Target
 from dbrunbook.targets.container import docker_engine_answers
@@ -26,28 +27,35 @@ pytestmark = [pytest.mark.triage, pytest.mark.logs]
 
 COMPOSE_TIMEOUT_S = 30.0
 HOW = "pass --logs FILE (or - for stdin), e.g. docker compose ... logs --tail=200 | pytest -m logs --logs -"
-_READ: dict[str, logscan.LogText | str] = {}
+_READ: dict[str, logscan.LogText | str | Inconclusive] = {}
 
 
-def _read_option(config: pytest.Config, spec: str) -> logscan.LogText | str:
-    """The --logs input, read once per process; a str is the reason it could not be read."""
+def _read_option(config: pytest.Config, spec: str) -> logscan.LogText | Inconclusive:
+    """The --logs input, read once per process; asked for but unusable: a setup cause (inputfiles.py)."""
+    text = _read_spec(config, spec)
+    if isinstance(text, logscan.LogText) and not text.lines:
+        return inputfiles.logs_empty(spec, text.source)
+    return text
+
+
+def _read_spec(config: pytest.Config, spec: str) -> logscan.LogText | Inconclusive:
     if spec != "-":
         path = Path(spec).expanduser()
         try:
             return logscan.read_file(path)
         except OSError as exc:
-            return f"--logs {spec}: cannot read it ({exc.strerror or exc})"
+            return inputfiles.logs_unreadable(spec, exc)
     if hasattr(config, "workerinput"):
-        return "--logs - cannot be read by pytest-xdist workers (their stdin is the controller's channel): " \
-               "save the logs to a file and pass --logs FILE, or drop -n"
+        return inputfiles.logs_unavailable(spec, "pytest-xdist workers cannot read standard input (their stdin is "
+                                                 "the controller's channel): save the logs to a file, or drop -n")
     capman = config.pluginmanager.getplugin("capturemanager")
     # pytest points fd 0 at /dev/null while tests run; suspend capturing (stdin included) to read the real one
     if capman is not None:
         capman.suspend_global_capture(in_=True)
     try:
         if sys.stdin is None or sys.stdin.isatty():
-            return "--logs - but standard input is a terminal: pipe the logs in " \
-                   "(docker compose ... logs --tail=200 | pytest -m logs --logs -)"
+            return inputfiles.logs_unavailable(spec, "standard input is a terminal: pipe the logs in "
+                                                     "(docker compose ... logs --tail=200 | pytest -m logs --logs -)")
         return logscan.read_fd(sys.stdin.fileno(), "standard input")
     finally:
         if capman is not None:
@@ -90,6 +98,8 @@ def log_text(target: Target, runbook_config: RunbookConfig, pytestconfig: pytest
         else:
             _READ[key] = f"no logs to scan for target {target.name}: {HOW}"
     text = _READ[key]
+    if isinstance(text, Inconclusive):  # one cause for every symptom node (reported once by the hooks)
+        raise Inconclusive(text.kind, text.message, fix=text.fix, scope=text.scope)
     if isinstance(text, str):
         pytest.skip(text)
     return text

@@ -16,10 +16,11 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from dbrunbook import catalog, options
+from dbrunbook import catalog, inputfiles, options
 from dbrunbook.catalog import DriftItem, Snapshot
 from dbrunbook.exceptions import MigrationFailed, first_line
 from dbrunbook.history import resolve_workdir
+from dbrunbook.outcomes import Inconclusive
 from dbrunbook.redact import REDACTOR
 from dbrunbook.shadow import ShadowPool
 
@@ -55,6 +56,8 @@ class TargetDrift:
     items: list[DriftItem] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
     problem: str | None = None
+    #: --snapshot-out could not be written: drift.baseline reports it (setup), the diff still counts
+    snapshot_error: Inconclusive | None = None
 
     def of_kind(self, kind: str) -> list[DriftItem]:
         """Drift items of one object kind."""
@@ -86,6 +89,7 @@ class DriftSession:
         self.pool = ShadowPool()
         self.results: dict[str, TargetDrift] = {}
         self._compare_snapshots: dict[str, Snapshot] = {}
+        self._compare_file: Snapshot | Inconclusive | None = None
 
     @property
     def cfg(self) -> RunbookConfig:
@@ -98,16 +102,18 @@ class DriftSession:
         """Snapshot the target, build its baseline, diff them (once per target and run)."""
         if target.name in self.results:
             return self.results[target.name]
+        snapshot_path = options.value(self.config, "dbrunbook_compare_snapshot")
+        if snapshot_path:  # an unusable --compare-snapshot stops the drift checks before any probe (setup)
+            self._loaded_snapshot(Path(str(snapshot_path)).expanduser())
         problem: str | None = None
         try:
             actual: Snapshot | None = catalog.take(db, target.policy, f"target {target.name}")
         except Exception as exc:  # psycopg.Error: permissions, timeouts; reported, not raised
             actual = None
             problem = f"cannot read {target.name}'s catalog: {first_line(exc)}"
-        if actual is not None:
-            self._write_snapshot(target.name, actual)
+        snapshot_error = self._write_snapshot(target.name, actual) if actual is not None else None
         baseline = self.baseline(target, actual.major if actual else None)
-        result = TargetDrift(target.name, baseline, actual)
+        result = TargetDrift(target.name, baseline, actual, snapshot_error=snapshot_error)
         if actual is None:
             result.problem = problem
         elif baseline.snapshot is not None:
@@ -130,10 +136,19 @@ class DriftSession:
         return self._from_migrations(target.spec, major)
 
     def _from_snapshot(self, path: Path) -> Baseline:
-        try:
-            return Baseline("snapshot", f"snapshot {path}", Snapshot.load(path))
-        except (OSError, ValueError) as exc:
-            return Baseline("snapshot", f"snapshot {path}", problem=f"cannot read --compare-snapshot {path}: {exc}")
+        return Baseline("snapshot", f"snapshot {path}", self._loaded_snapshot(path))
+
+    def _loaded_snapshot(self, path: Path) -> Snapshot:
+        """--compare-snapshot, read once per run; unusable: the same setup cause for every target."""
+        if self._compare_file is None:
+            try:
+                self._compare_file = inputfiles.load_snapshot(path)
+            except Inconclusive as exc:
+                self._compare_file = exc
+        if isinstance(self._compare_file, Inconclusive):
+            cause = self._compare_file
+            raise Inconclusive(cause.kind, cause.message, fix=cause.fix, scope=cause.scope)
+        return self._compare_file
 
     def _from_target(self, name: str, target: Target) -> Baseline:
         from dbrunbook.config import load_targets
@@ -191,17 +206,17 @@ class DriftSession:
             return Baseline("migrations", label, problem=f"cannot read the shadow's catalog: {exc}")
         return Baseline("migrations", label, snap, notes=[shadow.note] if shadow.note else [])
 
-    def _write_snapshot(self, name: str, snap: Snapshot) -> None:
+    def _write_snapshot(self, name: str, snap: Snapshot) -> Inconclusive | None:
         out = options.value(self.config, "dbrunbook_snapshot_out")
         if not out:
-            return
+            return None
         path = str(out)
         if "{target}" in path:
             path = path.replace("{target}", name)
         elif len(self.cfg.targets) > 1:
             p = Path(path)
             path = str(p.with_name(f"{p.stem}-{name}{p.suffix}"))
-        snap.save(Path(path).expanduser())
+        return inputfiles.save_snapshot(snap, Path(path).expanduser())
 
     # -- plugin hooks (registered by get()) ----------------------------------------------------
     def pytest_sessionfinish(self, session: pytest.Session, exitstatus: int) -> None:

@@ -15,6 +15,9 @@ from pathlib import Path
 import pytest
 
 from conftest import Product, url_target
+from dbrunbook.outcomes import EXIT_INCONCLUSIVE
+from dbrunbook.resources import demo_workdir
+from dbrunbook.targets.embedded import EmbeddedInfo
 
 SELECT_1 = "checks/test_database.py"
 PASSWORD = "Pasted-Secret-Passw0rd"
@@ -96,6 +99,11 @@ USAGE = [
          toml=service('name = "api"\npool_min_size = 5\npool_max_size = 2')),
     Case('pooler_mode = "txn"', ("pooler_mode = 'txn'", "'session', 'transaction'"),
          toml=service('name = "api"\npooler_mode = "txn"')),
+    Case("health_url without http://", ("[[targets.t.services]] #1", "health_url is not an http(s) URL"),
+         toml=service('name = "api"\nhealth_url = "localhost:4000/health"')),
+    Case("db_url_env = [] (no variable)", ("[targets.t]", "db_url_env is an array", "environment variable name"),
+         toml='[targets.t]\nkind = "url"\ndb_url_env = []\n'),
+    Case("pg_major = 9", ("[targets.t]", "pg_major = 9", "out of range", ">= 12"), toml=url_target("pg_major = 9")),
     Case("[escalation] contact not a string", ("[escalation]", "infra_dba is 5"),
          toml=url_target() + "\n[escalation]\ninfra_dba = 5\n"),
     # options, and their env twins
@@ -165,3 +173,67 @@ def test_every_key_of_the_targets_file_has_a_type_and_range() -> None:
                              (config.Escalation, configkeys.ESCALATION_KEYS, set())]:
         missing = {f.name for f in fields(cls)} - set(keys) - extra
         assert not missing, f"add {sorted(missing)} of {cls.__name__} to dbrunbook/configkeys.py (type, range)"
+
+
+@dataclass(frozen=True)
+class SetupCase:
+    """A file only some checks read: those checks stop with one cause naming it, the others still run."""
+
+    scenario: str
+    checks: str  # the product test file that reads the file
+    prefix: str  # the dependent checks' id prefix
+    reason: str  # in the cause's message ({tmp} = the run's folder)
+    args: tuple[str, ...]
+    files: dict[str, bytes] = field(default_factory=dict)
+    verdicts_still_count: bool = False  # the dependent checks other than the first still give verdicts
+
+
+SETUP = [
+    SetupCase("--logs names a missing file", "checks/test_logs.py", "logs.",
+              "--logs {tmp}/service.log: cannot read it (No such file or directory)", ("--logs={tmp}/service.log",)),
+    SetupCase("--logs names a directory", "checks/test_logs.py", "logs.",
+              "--logs {tmp}: cannot read it (Is a directory)", ("--logs={tmp}",)),
+    SetupCase("--logs names an empty file", "checks/test_logs.py", "logs.",
+              "--logs {tmp}/empty.log: {tmp}/empty.log has no line to scan", ("--logs={tmp}/empty.log",),
+              files={"empty.log": b""}),
+    SetupCase("--compare-snapshot names a missing file", "checks/test_drift.py", "drift.",
+              "--compare-snapshot {tmp}/staging.json does not exist", ("--compare-snapshot={tmp}/staging.json",)),
+    SetupCase("--compare-snapshot is not JSON", "checks/test_drift.py", "drift.",
+              "--compare-snapshot {tmp}/staging.json is not JSON (line 1, column 2",
+              ("--compare-snapshot={tmp}/staging.json",), files={"staging.json": b"{not json"}),
+    SetupCase("--compare-snapshot is JSON but no snapshot", "checks/test_drift.py", "drift.",
+              "--compare-snapshot {tmp}/staging.json is JSON but not a dbrunbook snapshot",
+              ("--compare-snapshot={tmp}/staging.json",), files={"staging.json": b"[1, 2]"}),
+    SetupCase("--snapshot-out cannot be written", "checks/test_drift.py", "drift.",
+              "--snapshot-out {tmp}/a-file/prod.json: cannot write it (Not a directory)",
+              ("--snapshot-out={tmp}/a-file/prod.json",), files={"a-file": b"not a folder"}, verdicts_still_count=True),
+]
+
+
+@pytest.mark.parametrize("case", [
+    pytest.param(c, id=c.scenario, marks=pytest.mark.fault(
+        scenario=c.scenario, expect=f"setup error (exit 6) in {c.prefix}* only, naming the file; database checks pass"))
+    for c in SETUP])
+def test_unusable_input_file_is_one_setup_cause_and_the_rest_still_runs(
+        product: Product, supabase_server: EmbeddedInfo, tmp_path: Path, case: SetupCase) -> None:
+    tmp = tmp_path / "input"
+    tmp.mkdir()
+    for name, data in case.files.items():
+        (tmp / name).write_bytes(data)
+    args = [a.replace("{tmp}", str(tmp)) for a in case.args]
+    toml = url_target(f'workdir = "{demo_workdir()}"')
+    run = product.run(case.checks, "checks/test_database.py", "--target=t", *args, targets_toml=toml,
+                      env={"T_DB_URL": supabase_server.dsn}, timeout=240)
+    assert run.returncode == EXIT_INCONCLUSIVE, run.output[-3000:]
+    assert "Traceback" not in run.output and "INTERNALERROR" not in run.output, run.output[-3000:]
+    reason = case.reason.replace("{tmp}", str(tmp))
+    assert reason in run.output, run.output[-3000:]
+    # the checks that do not read the file still ran, and passed
+    assert run.outcome("triage.db_reachable") == "passed", run.output[-3000:]
+    dependent = [r for r in run.results if r["check_id"].startswith(case.prefix)]
+    stopped = [r for r in dependent if reason in str(r.get("message") or "")]
+    assert [r["outcome"] for r in stopped][:1] == ["inconclusive"], [(r["nodeid"], r["outcome"]) for r in dependent]
+    if case.verdicts_still_count:
+        assert {r["outcome"] for r in dependent if r not in stopped} == {"passed"}, run.output[-3000:]
+    else:  # nothing that depends on the file passed: no silent green
+        assert "passed" not in {r["outcome"] for r in dependent}, [(r["nodeid"], r["outcome"]) for r in dependent]
