@@ -248,15 +248,20 @@ def load_targets(path: Path | None) -> dict[str, TargetSpec]:
     return targets
 
 
-def select_targets(available: Mapping[str, TargetSpec], names: list[str], path: Path | None) -> tuple[
-        TargetSpec, ...]:
-    """Pick the ``--target`` names (default ``embedded``, the safe one), sorted for stable ids."""
+def select_targets(available: Mapping[str, TargetSpec], names: list[str], path: Path | None,
+                   source: str = "--target") -> tuple[TargetSpec, ...]:
+    """Pick the ``--target`` names (default ``embedded``, the safe one), sorted for stable ids.
+
+    :param source: where the names came from (``--target``, ``DBRUNBOOK_TARGET`` or the ini key), for errors
+    """
     chosen = names or ["embedded"]
     for name in chosen:
         if name not in available:
             close = did_you_mean(name, available)
             raise usage_error(
-                f"unknown target {name!r}; expected one of: {', '.join(sorted(available))}"
+                f"unknown target {name!r}"
+                + (f" (from {source})" if source != "--target" else "")
+                + f"; expected one of: {', '.join(sorted(available))}"
                 + (f"; did you mean {close!r}?" if close else ""),
                 checked=["built-in targets: embedded, local", f"targets file: {path or '(none found)'}"],
                 fixes=[*([f"--target={close}"] if close else []),

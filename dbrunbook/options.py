@@ -180,8 +180,8 @@ def build_config(config: pytest.Config) -> RunbookConfig:
         default = rootdir / "dbrunbook.toml"
         targets_file = default if default.is_file() else None
     available = load_targets(targets_file)
-    names = values["dbrunbook_target"]
-    targets = select_targets(available, list(names) if isinstance(names, list) else [], targets_file)
+    names, names_source = resolved["dbrunbook_target"]
+    targets = select_targets(available, list(names) if isinstance(names, list) else [], targets_file, names_source)
     compare = values["dbrunbook_compare_target"]
     if compare and str(compare) not in available:
         close = did_you_mean(str(compare), available)

@@ -108,6 +108,8 @@ USAGE = [
          toml=url_target() + "\n[escalation]\ninfra_dba = 5\n"),
     # options, and their env twins
     Case("--target misspelt", ("unknown target 'tt'", "did you mean 't'"), args=("--target=tt",)),
+    Case("DBRUNBOOK_TARGET unknown", ("unknown target 'prdo' (from DBRUNBOOK_TARGET)",), args=(),
+         env={"DBRUNBOOK_TARGET": "prdo"}),
     Case("--compare-target unknown", ("--compare-target 'stagign'", "is not a target"),
          args=("--target=t", "--compare-target=stagign")),
     Case("--reports-dir not writable", ("--reports-dir", "cannot write reports there"),
