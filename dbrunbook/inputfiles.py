@@ -81,6 +81,9 @@ def save_snapshot(snapshot: Snapshot, path: Path) -> Inconclusive | None:
     try:
         snapshot.save(path)
     except OSError as exc:
-        return Inconclusive("setup", f"--snapshot-out {path}: cannot write it ({_why(exc)})",
+        # mkdir on a path through a file says "File exists": name the file in the way instead
+        blocker = next((p for p in path.parents if p.exists() and not p.is_dir()), None)
+        why = f"{blocker} is a file, not a folder" if blocker is not None else _why(exc)
+        return Inconclusive("setup", f"--snapshot-out {path}: cannot write it ({why})",
                             fix="--snapshot-out=PATH in a folder you can write", scope=str(path))
     return None

@@ -207,7 +207,7 @@ SETUP = [
               "--compare-snapshot {tmp}/staging.json is JSON but not a dbrunbook snapshot",
               ("--compare-snapshot={tmp}/staging.json",), files={"staging.json": b"[1, 2]"}),
     SetupCase("--snapshot-out cannot be written", "checks/test_drift.py", "drift.",
-              "--snapshot-out {tmp}/a-file/prod.json: cannot write it (Not a directory)",
+              "--snapshot-out {tmp}/a-file/prod.json: cannot write it ({tmp}/a-file is a file, not a folder)",
               ("--snapshot-out={tmp}/a-file/prod.json",), files={"a-file": b"not a folder"}, verdicts_still_count=True),
 ]
 
