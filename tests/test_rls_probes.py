@@ -1,0 +1,118 @@
+"""RLS write probes as PostgREST sends them, rows matched inside the probe's own transaction, no vacuous cells."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+from test_rls_demo import failures, faulty_demo, only_failure, run_rls  # noqa: F401 (fixture)
+from test_rls_membership import faulty_membership, membership_server  # noqa: F401 (fixtures)
+from test_rls_membership import run_rls as run_membership
+
+from conftest import REPO, Product, ProductRun
+
+ACME, GLOBEX, INITECH = ("11111111-1111-4111-8111-111111111111", "22222222-2222-4222-8222-222222222222",
+                         "33333333-3333-4333-8333-333333333333")
+
+
+def verdicts(run: ProductRun, *check_ids: str) -> dict[str, str]:
+    """Matrix node -> outcome (the target suffix dropped, so two runs compare)."""
+    return {r["nodeid"].rsplit("-", 1)[0]: r["outcome"] for r in run.results if r["check_id"] in check_ids}
+
+
+@pytest.mark.fault(scenario="UPDATE policy USING (true) on a table without a tenant column (membership tenancy)",
+                   expect="fail rls.update_isolation P0 LEAK for the users, not 'denied'")
+def test_update_using_true_without_tenant_column_is_caught(product: Product,
+                                                           faulty_membership: Callable[[str], str]) -> None:  # noqa: F811
+    # A PATCH sets a constant: only the UPDATE policy decides, so every user changes other orgs' tasks.
+    # (SET col = col would bring in the SELECT policy and hide exactly this.)
+    dsn = faulty_membership('alter policy "Org members can update tasks" on public.tasks using (true) '
+                            'with check (true)')
+    run = run_membership(product, dsn, "rls_contracts/test_matrix.py", "-k", "tasks and updates")
+    msg = only_failure(run, "rls.update_isolation", "public.tasks-quinn_quasar_owner")
+    assert "LEAK" in msg and "UPDATE public.tasks SET" in msg and "operation update" in msg
+    assert "[P0]" in msg
+    assert only_failure(run, "rls.update_isolation", "public.tasks-lena_no_org")
+    assert not [n for n in failures(run, "rls.update_isolation") if "anon" in n or "service_role" in n]
+
+
+def test_update_policy_intact_passes(product: Product, membership_server: object) -> None:  # noqa: F811
+    run = run_membership(product, membership_server.dsn, "rls_contracts/test_matrix.py",  # type: ignore[attr-defined]
+                         "-k", "tasks and updates")
+    assert run.returncode == 0, run.output[-3000:]
+    assert {r["outcome"] for r in run.results if r["check_id"] == "rls.update_isolation"} == {"passed"}
+
+
+SEED = """
+insert into public.contacts ({id}company_id, name) values
+  ({a}'11111111-1111-4111-8111-111111111111', 'seeded acme contact'),
+  ({g}'22222222-2222-4222-8222-222222222222', 'seeded globex contact'),
+  ({i}'33333333-3333-4333-8333-333333333333', 'seeded initech contact');
+"""
+
+
+def _seeded(tmp_path: Path, name: str, seed: str) -> str:
+    folder = tmp_path / name
+    folder.mkdir()
+    (folder / "seed.sql").write_text(seed)
+    contract = folder / "contracts.toml"
+    contract.write_text((REPO / "rls_contracts" / "contracts.toml").read_text().replace(
+        "[contract]\n", '[contract]\nseed_sql = "seed.sql"\n', 1))
+    return f"--contracts={contract}"
+
+
+@pytest.mark.fault(scenario="contract seed whose ids come from gen_random_uuid()",
+                   expect="same verdicts as fixed ids: pass, no false LEAK")
+def test_generated_ids_in_the_seed_give_the_verdicts_of_fixed_ids(product: Product,
+                                                                  faulty_demo: Callable[[str], str],  # noqa: F811
+                                                                  tmp_path: Path) -> None:
+    dsn = faulty_demo("select 1")
+    fixed = _seeded(tmp_path, "fixed", SEED.format(
+        id="id, ", a="'c0000000-0000-4000-8000-00000000000a', ", g="'c0000000-0000-4000-8000-00000000000b', ",
+        i="'c0000000-0000-4000-8000-00000000000c', "))
+    generated = _seeded(tmp_path, "generated", SEED.format(id="", a="", g="", i=""))
+    checks = ("rls.read_isolation", "rls.insert_isolation", "rls.update_isolation", "rls.delete_isolation")
+    runs = [run_rls(product, dsn, "rls_contracts/test_matrix.py", contract, "-k", "contacts")
+            for contract in (fixed, generated)]
+    assert verdicts(runs[0], *checks) == verdicts(runs[1], *checks)
+    assert runs[1].returncode == 0, runs[1].output[-3000:]
+    assert len(verdicts(runs[1], *checks)) == 4 * 6
+
+
+@pytest.mark.fault(scenario="INSERT policy lets one other tenant through; the same rows in two physical orders",
+                   expect="fail rls.insert_isolation P0 LEAK in both orders")
+def test_physical_row_order_does_not_change_insert_verdicts(product: Product,
+                                                            faulty_demo: Callable[[str], str]) -> None:  # noqa: F811  # noqa: F811
+    # acme and globex users may insert initech contacts; initech's rows come last or first on disk.
+    leaky = (f'alter policy "Tenant members can create contacts" on public.contacts with check ('
+             f"company_id = (select auth.jwt() ->> 'company_id')::uuid or company_id = '{INITECH}');"
+             "create temp table c as select * from public.contacts;"
+             "alter table public.contacts disable trigger user;"
+             "delete from public.contacts;"
+             "insert into public.contacts select * from c order by company_id {order};"
+             "alter table public.contacts enable trigger user;")
+    runs = [run_rls(product, faulty_demo(leaky.format(order=order)), "rls_contracts/test_matrix.py",
+                    "-k", "contacts and inserts") for order in ("asc", "desc")]
+    assert verdicts(runs[0], "rls.insert_isolation") == verdicts(runs[1], "rls.insert_isolation")
+    for run in runs:
+        msg = only_failure(run, "rls.insert_isolation", "public.contacts-acme_owner")
+        assert "LEAK" in msg and f"tenant {INITECH}" in msg
+        assert only_failure(run, "rls.insert_isolation", "public.contacts-globex_admin")
+        assert not [n for n in failures(run, "rls.insert_isolation") if "initech_agent" in n]
+
+
+@pytest.mark.fault(scenario="a contracted table holds no row (no seed)",
+                   expect="inconclusive (no_data) cells naming the table, never a pass")
+def test_empty_contracted_table_is_reported_not_passed(product: Product,
+                                                       faulty_demo: Callable[[str], str]) -> None:  # noqa: F811
+    dsn = faulty_demo("delete from public.contacts")
+    run = run_rls(product, dsn, "rls_contracts/test_matrix.py", "-k", "contacts")
+    cells = [r for r in run.results if r["check_id"].endswith("_isolation")]
+    # One finding for the cause; the table's other cells skip pointing at it. None passes.
+    assert len(cells) == 4 * 6 and "inconclusive" in {r["outcome"] for r in cells}, run.output[-3000:]
+    assert {r["outcome"] for r in cells} <= {"inconclusive", "skipped"}
+    assert run.returncode != 0
+    assert "public.contacts holds no row" in run.output
+    states = [p.get("value", "") for p in run.junit().iter("property") if p.get("name") == "rls_cell"]
+    assert len(states) == 4 * 6 and all("'state': 'inconclusive'" in s for s in states), states[:2]
