@@ -9,12 +9,15 @@ expected and actual values (docs/checks/drift.md).
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import pytest
 
 from dbrunbook import catalog, drift
 from dbrunbook.checking import Check
+from dbrunbook.migrations import MigrationFileError
+from dbrunbook.outcomes import Inconclusive
 from dbrunbook.targets import Target
 
 pytestmark = [pytest.mark.drift]
@@ -39,6 +42,9 @@ def test_expected_schema_can_be_built(target: Target, drift_result: drift.Target
     if drift_result.problem:
         check.fail(check.finding(drift_result.problem, f"target {target.name}",
                                  "connect as postgres (or a role that can read pg_catalog) and rerun"))
+    if isinstance(base.failure, MigrationFileError):  # bad input, not a migration that fails to run
+        f = base.failure
+        raise Inconclusive("setup", f"{f.path}: {f.problem}", fix=f.fix, scope=str(Path(f.path).parent))
     if base.failure is not None:
         f = base.failure
         check.fail(check.finding(

@@ -16,6 +16,7 @@ from dbrunbook import history
 from dbrunbook.checking import Check
 from dbrunbook.config import RunbookConfig
 from dbrunbook.migrations import migrations_dir, scan
+from dbrunbook.outcomes import Inconclusive
 from dbrunbook.targets import Target
 
 pytestmark = [pytest.mark.migrations, pytest.mark.drift, pytest.mark.triage]
@@ -121,9 +122,11 @@ def test_every_local_migration_was_applied(
     findings += [check.finding(
         f"migration did not land on {target.name} and is older than the last applied one ({last}): "
         f"{f.path.name}", f"{target.name}; file {f.path}",
-        "review that it is safe to run after the newer ones, then: supabase db push --include-all "
-        "(without it the CLI refuses)", detail=f"CLI: {history.INSERT_BEFORE_MSG}")
-        for f in comparison.insert_before]
+        f"if its changes are already on {target.name} (the history row was lost; pytest -m drift shows it, and "
+        f"`supabase db push --include-all` would fail with 'already exists'), record it without running it: "
+        f"supabase migration repair --status applied {f.version}; if they are not, review that it is safe to "
+        "run after the newer ones, then: supabase db push --include-all (without it the CLI refuses)",
+        detail=f"CLI: {history.INSERT_BEFORE_MSG}") for f in comparison.insert_before]
     check.require_none(findings)
 
 
@@ -133,13 +136,33 @@ def test_applied_migrations_were_not_edited(
     """Each applied file still splits into exactly the statements recorded when it ran."""
     comparison = history.compare(scan(migrations_folder)[0], remote.rows)
     check.add_evidence("no_statements_recorded", [r.version for r in comparison.unrecorded])
+    check.add_evidence("compared", [f.version for f in comparison.compared])
     check.require_none(check.finding(
         f"{e.local.path.name} was edited after it was applied to {target.name}: statement(s) "
         f"{', '.join(map(str, e.differing))} differ ({e.local_count} in the file, {e.recorded_count} recorded)",
         f"{target.name}: supabase_migrations.schema_migrations version {e.local.version}; file {e.local.path}",
         "the edit never ran anywhere the file was already applied: revert the file (git log -p on it) and put "
-        "the change in a new migration (supabase migration new <name>)",
+        "the change in a new migration (supabase migration new <name>); only if the database already matches "
+        f"the edited file, record it as is: supabase migration repair --status applied {e.local.version}",
         detail=e.diff) for e in comparison.edited)
+    _unreadable_is_inconclusive(comparison, migrations_folder)
+    if not comparison.compared:
+        versions = " ".join(r.version for r in comparison.unrecorded)
+        raise Inconclusive(
+            "no_data", f"compared nothing: {target.name}'s history holds no statements for the "
+            f"{len(comparison.unrecorded)} applied version(s) that have a local file" if comparison.unrecorded else
+            f"compared nothing: none of the files in {migrations_folder} is recorded as applied on {target.name}",
+            fix=f"if the local files are exactly what ran, record their statements: supabase migration repair "
+                f"--status applied {versions}" if versions else "see migrations.no_pending",
+            scope=f"{migrations_folder}: history statements")
+
+
+def _unreadable_is_inconclusive(comparison: history.Comparison, folder: Path) -> None:
+    """Files that could not be read were not compared: no verdict on them, one cause for the folder."""
+    if comparison.unreadable:
+        first = comparison.unreadable[0]
+        more = f" (and {len(comparison.unreadable) - 1} more)" if len(comparison.unreadable) > 1 else ""
+        raise Inconclusive("setup", f"{first.path}: {first.problem}{more}", fix=first.fix, scope=str(folder))
 
 
 @pytest.mark.check("migrations.no_renamed_versions", severity="P3", runbook=RUNBOOK)
@@ -155,3 +178,4 @@ def test_applied_migrations_keep_their_version(
         f"supabase migration repair --status reverted {r.remote.version} && supabase migration repair --status "
         f"applied {r.local.version} (db push would otherwise run the same SQL twice)")
         for r in comparison.renamed)
+    _unreadable_is_inconclusive(comparison, migrations_folder)

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 from dbrunbook import resources
 from dbrunbook.exceptions import first_line
-from dbrunbook.migrations import MigrationFile, SkippedFile, migrations_dir, scan
+from dbrunbook.migrations import MigrationFile, MigrationFileError, SkippedFile, migrations_dir, scan
 from dbrunbook.redact import REDACTOR
 
 if TYPE_CHECKING:
@@ -77,7 +77,12 @@ class Comparison:
     insert_before: list[MigrationFile] = field(default_factory=list)
     edited: list[Edited] = field(default_factory=list)
     renamed: list[Renamed] = field(default_factory=list)
+    #: Applied rows recorded without statements (NULL or empty): nothing to compare their file with.
     unrecorded: list[RemoteMigration] = field(default_factory=list)
+    #: Applied files whose statements were compared with the recorded ones.
+    compared: list[MigrationFile] = field(default_factory=list)
+    #: Local files that could not be read (not UTF-8): their contents were not compared.
+    unreadable: list[MigrationFileError] = field(default_factory=list)
 
 
 def resolve_workdir(cfg: RunbookConfig, spec: TargetSpec, rootdir: Path) -> Path | None:
@@ -148,18 +153,34 @@ def read_remote(conn: psycopg.Connection[dict[str, Any]], policy: SessionPolicy)
 
 
 def compare(local: list[MigrationFile], remote: tuple[RemoteMigration, ...]) -> Comparison:
-    """Classify every disagreement, as the CLI's ``FindPendingMigrations`` walk plus content checks."""
+    """Classify every disagreement, as the CLI's ``FindPendingMigrations`` walk plus content checks.
+
+    Of two files with one version, the first (the one ``db push`` applies) is compared; the
+    folder-hygiene check names the second.
+    """
     result = Comparison()
-    by_version = {f.version: f for f in local}
+    by_version: dict[str, MigrationFile] = {}
+    for f in local:
+        by_version.setdefault(f.version, f)
     remote_versions = {r.version for r in remote}
-    local_statements = {f.version: tuple(f.statements()) for f in local}
+    statements: dict[str, tuple[str, ...] | None] = {}
+
+    def statements_of(f: MigrationFile) -> tuple[str, ...] | None:
+        if f.version not in statements:
+            try:
+                statements[f.version] = tuple(f.statements())
+            except MigrationFileError as exc:
+                statements[f.version] = None
+                result.unreadable.append(exc)
+        return statements[f.version]
+
     missing = [r for r in remote if r.version not in by_version]
     not_applied = [f for f in local if f.version not in remote_versions]
     # Renamed: the statements recorded under a vanished version are exactly those of an unapplied file.
     for row in list(missing):
         if not row.statements:
             continue
-        match = next((f for f in not_applied if local_statements[f.version] == row.statements), None)
+        match = next((f for f in not_applied if statements_of(f) == row.statements), None)
         if match is not None:
             result.renamed.append(Renamed(row, match))
             missing.remove(row)
@@ -175,10 +196,13 @@ def compare(local: list[MigrationFile], remote: tuple[RemoteMigration, ...]) -> 
         applied = by_version.get(row.version)
         if applied is None:
             continue
-        if row.statements is None:
+        if not row.statements:
             result.unrecorded.append(row)
             continue
-        mine = local_statements[applied.version]
+        mine = statements_of(applied)
+        if mine is None:
+            continue
+        result.compared.append(applied)
         if mine != row.statements:
             result.edited.append(_edited(applied, mine, row.statements))
     return result

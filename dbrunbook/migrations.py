@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from dbrunbook import fidelity
-from dbrunbook.exceptions import MigrationFailed, code_start
+from dbrunbook.exceptions import DbrunbookError, MigrationFailed, code_start
 from dbrunbook.sqlsplit import split_and_trim
 
 if TYPE_CHECKING:
@@ -25,6 +25,39 @@ if TYPE_CHECKING:
 MIGRATION_PATTERN = re.compile(r"^([0-9]+)_(.*)\.sql$")
 HISTORY_INSERT = ("insert into supabase_migrations.schema_migrations(version, name, statements) "
                   "values (%s, %s, %s)")
+
+
+class MigrationFileError(MigrationFailed):
+    """A migration file the Supabase CLI cannot apply as it stands (not UTF-8, a version used twice).
+
+    A :class:`MigrationFailed` (so a build reports it as one), whose message is one line naming the
+    file, the problem and the fix.
+    """
+
+    __module__ = "dbrunbook"
+
+    def __init__(self, path: str, problem: str, fix: str) -> None:
+        super().__init__(path, 0, "", f"{problem} (fix: {fix})")
+        self.problem = problem
+        self.fix = fix
+        DbrunbookError.__init__(self, f"{path}: {problem} (fix: {fix})")
+
+
+def read_sql(path: Path) -> str:
+    """The file's text as the CLI reads it: bytes decoded as UTF-8, no newline translation.
+
+    :raises MigrationFileError: the file is not UTF-8 (hosted databases store statements as UTF-8
+        text, so ``supabase db push`` fails on it)
+    """
+    data = path.read_bytes()
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = data.count(b"\n", 0, exc.start) + 1
+        raise MigrationFileError(
+            str(path), f"not UTF-8 (byte 0x{data[exc.start]:02x} at line {line}): `supabase db push` cannot store "
+            "it in the history table of a UTF-8 database", f"re-save it as UTF-8, e.g. iconv -f latin1 -t utf-8 "
+            f"{path.name} -o {path.name}.utf8 && mv {path.name}.utf8 {path.name}") from None
 
 
 @dataclass(frozen=True)
@@ -36,8 +69,8 @@ class MigrationFile:
     name: str
 
     def statements(self) -> list[str]:
-        """The statements as the CLI splits and records them."""
-        return split_and_trim(self.path.read_text(encoding="utf-8"))
+        """The statements as the CLI splits and records them (:raises MigrationFileError: not UTF-8)."""
+        return split_and_trim(read_sql(self.path))
 
 
 @dataclass(frozen=True)
@@ -72,6 +105,27 @@ def scan(folder: Path) -> tuple[list[MigrationFile], list[SkippedFile]]:
             continue
         files.append(MigrationFile(path, version, name))
     return files, skipped
+
+
+def duplicate_versions(files: list[MigrationFile]) -> dict[str, list[MigrationFile]]:
+    """Versions used by more than one file, with their files in the order the CLI applies them."""
+    seen: dict[str, list[MigrationFile]] = {}
+    for f in files:
+        seen.setdefault(f.version, []).append(f)
+    return {v: fs for v, fs in seen.items() if len(fs) > 1}
+
+
+def check_versions(files: list[MigrationFile]) -> None:
+    """Refuse a folder where two files share a version, naming the second file (the one that fails).
+
+    :raises MigrationFileError: the CLI applies the first file, then ``supabase db push`` fails on the
+        second with a duplicate key in ``schema_migrations``
+    """
+    for version, same in duplicate_versions(files).items():
+        raise MigrationFileError(
+            str(same[1].path), f"version {version} is also used by {same[0].path.name}: the history table's key "
+            f"is the version, so `supabase db push` applies {same[0].path.name} and fails on this file",
+            f"give this file its own timestamp (rename it to <new 14-digit timestamp>_{same[1].name}.sql)")
 
 
 def digest(paths: Iterable[Path]) -> str:
@@ -129,6 +183,7 @@ def apply_all(conn: psycopg.Connection[tuple[object, ...]], workdir: Path, *, pl
     ``on_file(done, total)`` is called after each file (build progress).
     """
     files, _skipped = scan(migrations_dir(workdir))
+    check_versions(files)
     for done, migration in enumerate(files, start=1):
         apply_file(conn, migration, platform)
         if on_file is not None:
@@ -142,7 +197,7 @@ def apply_seed(conn: psycopg.Connection[tuple[object, ...]], workdir: Path,
     seed = workdir / "supabase" / "seed.sql"
     if not seed.is_file():
         return None
-    statements = split_and_trim(seed.read_text(encoding="utf-8"))
+    statements = split_and_trim(read_sql(seed))
     conn.execute("RESET ALL")
     with conn.transaction():
         _run(conn, seed, statements, platform)

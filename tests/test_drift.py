@@ -202,6 +202,24 @@ def test_shadow_that_cannot_apply_names_file_and_statement_and_history_still_run
     assert failed["statement_no"] == 2 and failed["file"].endswith("20250501000000_broken.sql")
 
 
+@pytest.mark.fault(scenario="two migration files with one version (drift's shadow)",
+                   expect="inconclusive setup: drift.baseline names the second file and the fix")
+def test_a_version_used_twice_stops_the_shadow_with_one_clear_line(
+        product: Product, supabase_server: EmbeddedInfo, tmp_path: Path) -> None:
+    folder = copy_project(demo_workdir(), tmp_path / "demo")
+    (folder / "20250321160000_zz_followup.sql").write_text("alter table public.capi_events add column x int;\n")
+    run = product.run(*DRIFT, "--target=t", targets_toml=_toml(tmp_path / "demo"),
+                      env={"T_DB_URL": supabase_server.dsn})
+    assert run.returncode == 6, run.output
+    assert "INTERNALERROR" not in run.output and "Traceback" not in run.output
+    result = run.result("drift.baseline")
+    assert result["outcome"] == "inconclusive" and result["cause"]["kind"] == "setup", result
+    assert result["cause"]["message"].startswith(
+        f"{folder / '20250321160000_zz_followup.sql'}: version 20250321160000 is also used by "
+        "20250321160000_facebook_capi_events.sql")
+    assert "give this file its own timestamp" in result["cause"]["fix"]
+
+
 TWO_TARGETS = """
 [targets.t]
 kind = "url"

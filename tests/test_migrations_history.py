@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import psycopg
 import pytest
 from test_drift_support import cloned_database, copy_project
 
@@ -98,3 +99,80 @@ def test_target_without_history_table_is_reported_not_a_crash(product: Product, 
     assert run.outcome("migrations.folder_hygiene") == "passed"
     for check_id in HISTORY[2:]:
         assert run.outcome(check_id) == "skipped", check_id
+
+
+#: A file with CRLF line ends and an ``atomic_*`` column, and the statements CLI 2.117.0 records for it
+#: (checked with ``supabase migration repair --status applied``; see tests/test_sqlsplit.py).
+CRLF_ATOMIC = (b"-- counters\r\ncreate table public.drift_counters (\r\n  atomic_id bigint primary key,\r\n"
+               b"  is_atomic boolean not null default true\r\n);\r\n"
+               b"alter table public.drift_counters enable row level security;\r\n")
+CRLF_ATOMIC_RECORDED = ["-- counters\r\ncreate table public.drift_counters (\r\n  atomic_id bigint primary key,\r\n"
+                        "  is_atomic boolean not null default true\r\n)",
+                        "alter table public.drift_counters enable row level security"]
+
+
+@pytest.mark.fault(scenario="applied file with CRLF line ends and an atomic_* column",
+                   expect="pass: migrations.applied_files_unchanged (no false 'edited')")
+def test_crlf_and_atomic_identifiers_compare_as_the_cli_recorded_them(
+        product: Product, supabase_server: EmbeddedInfo, tmp_path: Path) -> None:
+    folder = copy_project(demo_workdir(), tmp_path / "demo")
+    (folder / "20250701000000_counters.sql").write_bytes(CRLF_ATOMIC)
+    with cloned_database(supabase_server, "hist_crlf") as clone:
+        clone.as_postgres(*CRLF_ATOMIC_RECORDED)
+        with psycopg.connect(clone.dsn, autocommit=True) as conn:
+            conn.execute("insert into supabase_migrations.schema_migrations(version, name, statements) "
+                         "values ('20250701000000', 'counters', %s)", (CRLF_ATOMIC_RECORDED,))
+        run = product.run("-m", "migrations", "--target=t", targets_toml=_target(tmp_path / "demo"),
+                          env={"T_DB_URL": clone.dsn})
+    assert run.returncode == 0, run.output
+    assert run.outcome("migrations.applied_files_unchanged") == "passed"
+    assert "20250701000000" in run.result("migrations.applied_files_unchanged")["evidence"]["compared"]
+
+
+@pytest.mark.fault(scenario="history rows recorded without statements",
+                   expect="inconclusive no_data: migrations.applied_files_unchanged (compared nothing)")
+def test_history_without_statements_compared_nothing(product: Product, supabase_server: EmbeddedInfo,
+                                                     tmp_path: Path) -> None:
+    with cloned_database(supabase_server, "hist_nostmt") as clone:
+        clone.admin("update supabase_migrations.schema_migrations set statements = null")
+        run = product.run("-m", "migrations", "--target=t", targets_toml=_target(demo_workdir()),
+                          env={"T_DB_URL": clone.dsn})
+    assert run.returncode == 6, run.output
+    result = run.result("migrations.applied_files_unchanged")
+    assert result["outcome"] == "inconclusive" and result["cause"]["kind"] == "no_data", result
+    assert "compared nothing" in result["cause"]["message"]
+    assert "supabase migration repair --status applied 2025" in result["cause"]["fix"]
+    assert run.outcome("migrations.no_pending") == "passed"
+
+
+@pytest.mark.fault(scenario="an applied migration file that is not UTF-8",
+                   expect="inconclusive setup: migrations.applied_files_unchanged names the file and iconv")
+def test_a_migration_that_is_not_utf8_is_named_not_a_crash(product: Product, supabase_server: EmbeddedInfo,
+                                                           tmp_path: Path) -> None:
+    folder = copy_project(demo_workdir(), tmp_path / "demo")
+    capi = folder / "20250321160000_facebook_capi_events.sql"
+    capi.write_bytes(b"-- r\xe9sum\xe9 of the events\n" + capi.read_bytes())
+    run = product.run("-m", "migrations", "--target=t", targets_toml=_target(tmp_path / "demo"),
+                      env={"T_DB_URL": supabase_server.dsn})
+    assert run.returncode == 6, run.output
+    assert "INTERNALERROR" not in run.output and "Traceback" not in run.output
+    result = run.result("migrations.applied_files_unchanged")
+    assert result["outcome"] == "inconclusive" and result["cause"]["kind"] == "setup", result
+    assert result["cause"]["message"] == f"{capi}: not UTF-8 (byte 0xe9 at line 1): `supabase db push` cannot " \
+                                         "store it in the history table of a UTF-8 database"
+    assert "iconv -f latin1 -t utf-8" in result["cause"]["fix"]
+    for check_id in ("migrations.folder_hygiene", "migrations.no_pending", "migrations.no_remote_only_versions"):
+        assert run.outcome(check_id) == "passed", check_id
+
+
+@pytest.mark.fault(scenario="a second file with an applied migration's version",
+                   expect="fail P3: migrations.folder_hygiene names it; no false 'edited'")
+def test_a_duplicate_of_an_applied_version_is_not_an_edit(product: Product, supabase_server: EmbeddedInfo,
+                                                          tmp_path: Path) -> None:
+    folder = copy_project(demo_workdir(), tmp_path / "demo")
+    (folder / "20250321160000_zz_followup.sql").write_text("alter table public.capi_events add column x int;\n")
+    run = product.run("-m", "migrations", "--target=t", targets_toml=_target(tmp_path / "demo"),
+                      env={"T_DB_URL": supabase_server.dsn})
+    assert run.returncode == 1, run.output
+    assert run.outcome("migrations.applied_files_unchanged") == "passed"
+    assert "version 20250321160000 is used by 2 files" in run.message("migrations.folder_hygiene")
