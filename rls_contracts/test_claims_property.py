@@ -1,12 +1,30 @@
-"""Property: no claim set a caller can forge reveals another tenant's rows (hypothesis, shrunk on failure)."""
+"""Property: no claim set a caller can bend reveals rows outside the oracle of the user its trusted claims name.
+
+hypothesis generates claim sets from the contract's real users, bent one to three ways
+(``dbrunbook.rls.claims.TAMPERS``: the tenant claim dropped, nulled, mistyped, moved to
+user_metadata; user_metadata filled with other tenants' and users' ids; app_metadata copied into
+user_metadata; ``sub``, ``role``, ``aal`` changed; expired and wrong-audience tokens). For each,
+every table is read as PostgREST would and the visible rows must stay within the oracle of the user
+the *trusted* claims name (``sub`` and the contract's ``tenant_claim``): more is a leak. A failure is
+shrunk by hypothesis to the smallest bending, printed as the exact claims.
+
+Works for tenant-claim contracts and for membership contracts (oracles on ``:sub``). On writable
+targets every probe transaction starts with the contract's ``seed_sql`` (rolled back), so empty
+tables do not make the property pass vacuously.
+"""
 
 from __future__ import annotations
 
+import dataclasses
+import json
+import re
+import uuid
 from typing import TYPE_CHECKING, Any
 
 import pytest
+from psycopg import sql
 
-from dbrunbook import lockguard
+from dbrunbook import lockguard, session
 from dbrunbook.checking import Check
 from dbrunbook.rls import claims as claimsets
 from dbrunbook.rls import discovery, matrix
@@ -19,77 +37,149 @@ if TYPE_CHECKING:
 # hypothesis is imported where it is used: every run collects this module, and importing hypothesis
 # costs about a third of a second that `pytest -m triage` should not pay.
 
+_UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}", re.IGNORECASE)
 
-def _forged(contract: Contract) -> st.SearchStrategy[dict[str, Any]]:
-    """Claims of one real user, then tampered: tenant id missing/null/mistyped/other/moved, role spoofed, stale."""
+
+def _values(contract: Contract, keys: list[str]) -> st.SearchStrategy[str]:
+    """Ids worth forging, each group as likely as the others: tenant ids, user ids, then row ids.
+
+    Row ids are every uuid the seed writes and a few row keys (three per table, read with full rights):
+    they give membership projects their org ids, which no contract lists but a policy reading
+    ``user_metadata.org_id`` would accept.
+    """
     from hypothesis import strategies as st
 
-    users = [i for i in contract.identities if i.is_user]
-    tenant_ids = list(contract.tenants.values())
-    path = contract.tenant_claim
+    groups = [list(contract.tenants.values()),
+              sorted({i.sub for i in contract.identities if i.sub}),
+              sorted({*keys, *(m.lower() for m in _UUID.findall(contract.seed_sql or ""))})[:40]]
+    return st.one_of(*[st.sampled_from(g) for g in groups if g] or [st.just(str(uuid.UUID(int=1)))])
+
+
+def _row_keys(probe: matrix.Probe) -> list[str]:
+    """Up to three single-column primary key values of the table (seed included when active)."""
+    pk = [c.name for c in probe.columns if c.primary_key]
+    if len(pk) != 1:
+        return []
+    with session.probe_transaction(probe.conn, probe.policy) as tx:
+        rows = tx.execute(sql.SQL("select {}::text as k from {} limit 3").format(sql.Identifier(pk[0]),
+                                                                                 probe.ident)).fetchall()
+    return [r["k"] for r in rows]
+
+
+def _forged(contract: Contract, users: list[Identity], keys: list[str]) -> st.SearchStrategy[dict[str, Any]]:
+    from hypothesis import strategies as st
+
+    ids = _values(contract, keys)
+    leaf = contract.tenant_claim.split(".")[-1]
+    meta_keys = st.sampled_from([leaf, *(k for k in _META_KEYS if k != leaf)])
     tamper = st.one_of(
-        st.just(("drop", None)), st.just(("null", None)), st.sampled_from([("set", 42), ("set", "acme"), ("set", "")]),
-        st.sampled_from([("set", t) for t in tenant_ids] or [("set", None)]),
-        st.sampled_from([("user_metadata", t) for t in tenant_ids] or [("user_metadata", None)]),
-        st.sampled_from([("role", "service_role"), ("role", "postgres"), ("role", "supabase_admin")]),
-        st.just(("exp", 0)), st.just(("extra", {"is_super_admin": True, "tenant": "*"})))
-    return st.builds(lambda u, t: (u, t), st.sampled_from(users), st.lists(tamper, min_size=1, max_size=3)).map(
-        lambda ut: _apply(ut[0], ut[1], path))
+        st.just(("tenant_drop", None)), st.just(("tenant_null", None)),
+        st.tuples(st.just("tenant_set"), st.one_of(ids, st.sampled_from([42, "", "*"]))),
+        st.tuples(st.just("tenant_to_user_metadata"), ids),
+        st.tuples(st.just("user_metadata"), st.dictionaries(meta_keys, st.one_of(ids, st.booleans()),
+                                                            min_size=1, max_size=2)),
+        st.tuples(st.just("user_metadata"), ids.map(lambda v: dict.fromkeys(_META_KEYS, v))),
+        st.just(("app_to_user_metadata", None)),
+        st.tuples(st.just("sub"), st.one_of(ids, st.none())),
+        st.tuples(st.just("role"), st.sampled_from(["service_role", "postgres", "supabase_admin", "anon"])),
+        st.tuples(st.just("aal"), st.sampled_from(["aal2", "aal3", ""])),
+        st.just(("expired", None)),
+        st.tuples(st.just("audience"), st.sampled_from(["anon", "service_role", None])),
+        st.just(("extra", {"is_super_admin": True, "tenant": "*", "user_role": "admin"})),
+    )
+    return st.builds(lambda u, ts: {"user": u.name, "tampers": ts,
+                                    "claims": _apply(u, ts, contract.tenant_claim)},
+                     st.sampled_from(users), st.lists(tamper, min_size=1, max_size=3))
+
+
+#: user_metadata keys a policy might (wrongly) read a tenant or a role from.
+_META_KEYS = ("tenant_id", "org_id", "organization_id", "company_id", "account_id", "team_id", "workspace_id", "orgs",
+              "role", "is_admin")
+
+
+def _sweep(contract: Contract, user: Identity, keys: list[str]) -> list[dict[str, Any]]:
+    """One explicit case per candidate id: that id in every user-editable key (and the tenant claim moved)."""
+    leaf = contract.tenant_claim.split(".")[-1]
+    ids = [*contract.tenants.values(), *(i.sub for i in contract.identities if i.sub and i.sub != user.sub), *keys]
+    cases = []
+    for value in dict.fromkeys(ids):
+        bent = [("user_metadata", dict.fromkeys((leaf, *_META_KEYS), value))]
+        cases.append({"user": user.name, "tampers": bent, "claims": _apply(user, bent, contract.tenant_claim)})
+    return cases
 
 
 def _apply(user: Identity, tampers: list[tuple[str, Any]], path: str) -> dict[str, Any]:
-    c = dict(user.claims)
+    c: dict[str, Any] = dict(user.claims)
     for kind, value in tampers:
-        if kind == "drop":
-            c = claimsets.set_path(c, path, None)
-            c.pop(path, None)
-        elif kind in ("null", "set"):
-            c = claimsets.set_path(c, path, value)
-        elif kind == "user_metadata":  # the tenant id moved where the user can write it
-            c = claimsets.set_path(c, path, None)
-            c.pop(path, None)
-            c = claimsets.set_path(c, f"user_metadata.{path.split('.')[-1]}", value)
-        elif kind == "role":
-            c["role"] = value  # PostgREST overwrites it with the effective role; we send it as the caller would
-        elif kind == "exp":
-            c["exp"] = value
-        elif kind == "extra":
-            c.update(value)
-    return {"user": user.name, "claims": c}
+        c = claimsets.tamper(c, kind, value, path)
+    return c
+
+
+def _trusted(contract: Contract, forged: dict[str, Any], user: str) -> Identity:
+    """Who the claims a user cannot edit name: the oracle's identity for this claim set."""
+    carried = claimsets.get_path(forged, contract.tenant_claim)
+    tenant = carried if isinstance(carried, str) and carried in contract.tenants.values() else None
+    sub = forged.get("sub")
+    sub = sub if isinstance(sub, str) and _UUID.fullmatch(sub) else None
+    return Identity(f"forged({user})", "authenticated", forged, tenant_id=tenant, sub=sub)
 
 
 @pytest.mark.check("rls.forged_claims", severity="P0", runbook="Diagnóstico 4 (Erros de RLS)")
 def test_forged_claims_never_reveal_another_tenants_rows(target: Target, db: Any, check: Check,
                                                          rls_contract: Contract) -> None:
-    """For generated claim sets, every visible row belongs to the tenant whose id the claims carry (or none)."""
-    from hypothesis import HealthCheck, given, settings
+    """For generated claim sets, every visible row is within the oracle of the user the trusted claims name."""
+    from hypothesis import HealthCheck, example, given, settings
 
-    tables = [t for t in rls_contract.tables if t.tenant_column and not t.is_view]
-    if not tables or not rls_contract.tenants:
-        pytest.skip(f"{rls_contract.path.name}: forged-claim property needs tenants and a tenant column")
+    users = [i for i in rls_contract.identities if i.is_user and i.role == "authenticated"]
+    tables = [t for t in rls_contract.tables if not t.is_view]
+    if not users or not tables:
+        pytest.skip(f"{rls_contract.path.name}: the forged-claim property needs a signed-in user identity "
+                    "and a table")
     lockguard.skip_if_locked(target, db, relations=[t.name for t in tables])
-    probes = [matrix.Probe(db, target.policy, t, tuple(discovery.columns(db, target.policy, t)),
-                           tuple(rls_contract.tenants.values())) for t in tables]
-    path = rls_contract.tenant_claim
+    # Pinned own-tenant verdicts (expect.users = { select = "deny" } for an MFA table) describe the
+    # real identities; a forged claim set is judged against the oracle alone (an upper bound).
+    probes = [matrix.Probe(db, target.policy, dataclasses.replace(t, expect={}),
+                           tuple(discovery.columns(db, target.policy, t)), tuple(rls_contract.tenants.values()))
+              for t in tables]
+    seed = rls_contract.seed_sql if not target.spec.read_only else None
+    check.add_evidence("seeded", bool(seed))
+    failure: dict[str, Any] = {}
+    with session.seeding(seed):
+        keys = [k for probe in probes for k in _row_keys(probe)]
 
-    @settings(max_examples=25, deadline=None, database=None, derandomize=True,
-              suppress_health_check=list(HealthCheck))
-    @given(_forged(rls_contract))
-    def prop(case: dict[str, Any]) -> None:
-        carried = claimsets.get_path(case["claims"], path)
-        tenant = carried if isinstance(carried, str) and carried in rls_contract.tenants.values() else None
-        who = Identity(f"forged({case['user']})", "authenticated", case["claims"], tenant_id=tenant,
-                       sub=case["claims"].get("sub"))
+    def body(case: dict[str, Any]) -> None:
+        who = _trusted(rls_contract, case["claims"], case["user"])
         for probe in probes:
             out = matrix.probe_select(probe, who)
             if out.problem == "leak":
-                check.add_evidence("shrunk_claims", case["claims"])
-                raise AssertionError(f"{out.summary}; claims: {case['claims']}")
+                failure.clear()  # hypothesis replays the shrunk example last: keep that one
+                failure.update(case=case, summary=out.summary, rows=out.rows, table=probe.table.name)
+                raise AssertionError(out.summary)
 
-    try:
-        prop()
-    except AssertionError as exc:
-        check.fail(check.finding(f"LEAK with forged claims: {str(exc).splitlines()[0][:600]}",
-                                 "tables " + ", ".join(t.name for t in tables),
-                                 "policies must read the tenant only from a claim the user cannot set "
-                                 f"({path}), cast it strictly, and deny when it is missing"))
+    prop = given(_forged(rls_contract, users, keys))(body)
+    # Random combinations rarely pick the one id that matters (another org's) for the one key a
+    # policy reads: every candidate id in every user-editable key is tried first, one bending each.
+    for case in _sweep(rls_contract, users[0], keys):
+        prop = example(case)(prop)
+    prop = settings(max_examples=50, deadline=None, database=None, derandomize=True,
+                    suppress_health_check=list(HealthCheck))(prop)
+
+    with session.seeding(seed):
+        try:
+            prop()
+        except AssertionError:
+            if not failure:
+                raise
+    if not failure:
+        return
+    case = failure["case"]
+    check.add_evidence("shrunk_claims", case["claims"])
+    bent = "; ".join(f"{k}={json.dumps(v)}" if v is not None else k for k, v in case["tampers"])
+    check.fail(check.finding(
+        f"LEAK with forged claims ({case['user']}, bent: {bent}): {failure['summary']}",
+        f"table {failure['table']}",
+        "policies must read the tenant only from claims the user cannot set "
+        f"({rls_contract.tenant_claim}, auth.uid()), never from user_metadata; cast strictly and deny when "
+        "the claim is missing",
+        detail="claims (shrunk): " + json.dumps(case["claims"], sort_keys=True)
+        + "\nrows: " + ("; ".join(failure["rows"]) or "-")))

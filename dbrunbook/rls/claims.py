@@ -82,3 +82,64 @@ def with_role(claims: Mapping[str, Any], role: str) -> Claims:
     out = copy.deepcopy(dict(claims))
     out["role"] = role
     return out
+
+
+#: How a caller's claims can be bent. Supabase Auth signs the token, so a user cannot set ``sub``,
+#: ``role``, ``aal``, ``aud``, ``exp`` or ``app_metadata`` directly, but ``user_metadata`` is theirs
+#: (``supabase.auth.updateUser({data})``), auth hooks copy claims around, stale and foreign tokens
+#: exist, and a leaked signing key mints anything. A policy must not widen what a user sees through
+#: any of them: whatever the claims say, visible rows stay within the oracle of the user their trusted
+#: claims (``sub``, the tenant claim) name.
+TAMPERS: tuple[str, ...] = (
+    "tenant_drop", "tenant_null", "tenant_set", "tenant_to_user_metadata", "user_metadata", "app_to_user_metadata",
+    "sub", "role", "aal", "expired", "audience", "extra",
+)
+
+
+def tamper(claims: Mapping[str, Any], kind: str, value: Any, tenant_path: str) -> Claims:
+    """A copy of ``claims`` bent one way (see ``TAMPERS``).
+
+    >>> c = user_claims("u1", app_metadata={"org": "o1"}, now=0)
+    >>> t = tamper(c, "app_to_user_metadata", None, "company_id")
+    >>> t["user_metadata"]["org"], "org" in t["app_metadata"]
+    ('o1', False)
+    >>> tamper(c, "tenant_to_user_metadata", "o2", "app_metadata.org")["user_metadata"], \\
+    ...     get_path(tamper(c, "tenant_to_user_metadata", "o2", "app_metadata.org"), "app_metadata.org")
+    ({'org': 'o2'}, None)
+    >>> tamper(c, "audience", "anon", "company_id")["aud"], tamper(c, "expired", None, "company_id")["exp"] < 0
+    ('anon', True)
+    """
+    out = copy.deepcopy(dict(claims))
+    if kind in ("tenant_drop", "tenant_to_user_metadata"):
+        parent = get_path(out, tenant_path.rpartition(".")[0]) if "." in tenant_path else out
+        if isinstance(parent, dict):
+            parent.pop(tenant_path.split(".")[-1], None)
+        if kind == "tenant_to_user_metadata":  # the tenant id moved where the user can write it
+            out = set_path(out, f"user_metadata.{tenant_path.split('.')[-1]}", value)
+    elif kind in ("tenant_null", "tenant_set"):
+        out = set_path(out, tenant_path, None if kind == "tenant_null" else value)
+    elif kind == "user_metadata":  # the user writes what it likes: {key: value}
+        out["user_metadata"] = {**dict(out.get("user_metadata") or {}), **dict(value)}
+    elif kind == "app_to_user_metadata":  # an auth hook / client that copies app_metadata into user_metadata
+        app = {k: v for k, v in dict(out.get("app_metadata") or {}).items() if k not in ("provider", "providers")}
+        out["user_metadata"] = {**dict(out.get("user_metadata") or {}), **app}
+        out["app_metadata"] = {k: v for k, v in dict(out.get("app_metadata") or {}).items() if k not in app}
+    elif kind == "sub":
+        if value is None:
+            out.pop("sub", None)
+        else:
+            out["sub"] = value
+    elif kind in ("role", "aal"):
+        out[kind] = value
+    elif kind == "expired":
+        out["exp"] = -1 if value is None else value
+    elif kind == "audience":
+        if value is None:
+            out.pop("aud", None)
+        else:
+            out["aud"] = value
+    elif kind == "extra":
+        out.update(dict(value))
+    else:
+        raise ValueError(f"unknown tamper {kind!r}; one of {', '.join(TAMPERS)}")
+    return out
