@@ -73,6 +73,41 @@ def test_no_session_waits_behind_a_blocker(target: Target, db: Any, check: Check
 
 
 @pytest.mark.triage
+@pytest.mark.check("locks.exclusive_lock_held", severity="P1", runbook=locks.RUNBOOK)
+def test_no_access_exclusive_lock_is_held_on_user_tables(target: Target, db: Any, check: Check) -> None:
+    """No session holds ACCESS EXCLUSIVE on a user table longer than exclusive_lock_held_s, waiters or not.
+
+    Every read of such a table (the app's, PostgREST's) queues behind it: an outage of those tables
+    even before anyone waits, and the reason the RLS probes skip them (lockguard).
+    """
+    limit = target.spec.thresholds.exclusive_lock_held_s
+    held = locks.held_exclusive(db, target.policy)
+    check.add_evidence("access_exclusive_held", [h.__dict__ | {"query": locks.clean_query(h.query, 500)}
+                                                 for h in held])
+    findings = []
+    for pid, mine in locks.by_holder(held).items():
+        age = mine[0].xact_age_s or 0.0
+        if age < limit:
+            continue
+        names = ", ".join(h.relation for h in mine[:8]) + (" ..." if len(mine) > 8 else "")
+        waiting = sum(h.waiting for h in mine)
+        first = mine[0]
+        findings.append(check.finding(
+            f"pid {pid} holds ACCESS EXCLUSIVE on {len(mine)} relation(s) ({names}) in a transaction open for "
+            f"{age:.1f}s >= exclusive_lock_held_s {limit:g}s; {waiting} session(s) waiting now"
+            + ("; the holder is IDLE IN TRANSACTION" if (first.state or "").startswith("idle in transaction")
+               else ""),
+            f"pid {pid} ({first.application_name or 'no application_name'}, user {first.usename}, state "
+            f"{first.state})",
+            "Every read of these tables waits behind this lock (the app's, PostgREST's, the RLS probes, which "
+            "skip them). If it is a migration, let it finish or roll it back from its own client; otherwise:\n"
+            + locks.mitigation(pid, idle_in_transaction=(first.state or "").startswith("idle in transaction")),
+            detail=f"query: {locks.clean_query(first.query)}", metadata={"pid": pid, "relations": len(mine)},
+        ))
+    check.require_none(findings)
+
+
+@pytest.mark.triage
 @pytest.mark.check("locks.long_running_queries", severity="P2", runbook=RUNBOOK)
 def test_no_query_runs_longer_than_the_threshold(target: Target, db: Any, check: Check) -> None:
     """No active query has run longer than long_query_s."""

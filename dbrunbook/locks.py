@@ -257,3 +257,41 @@ def mitigation(pid: int, *, idle_in_transaction: bool) -> str:
                   f"  select pg_terminate_backend({pid});  -- only if the cancel did not help: ends the session "
                   "and rolls back its transaction"]
     return "\n".join(lines)
+
+
+@dataclass(frozen=True)
+class HeldExclusive:
+    """One relation another session holds in ACCESS EXCLUSIVE mode (``locks_exclusive_held.sql``)."""
+
+    pid: int
+    schema_name: str
+    relation_name: str
+    application_name: str
+    usename: str | None
+    state: str | None
+    xact_age_s: float | None
+    query: str | None
+    waiting: int
+
+    @classmethod
+    def of(cls, row: Mapping[str, Any]) -> HeldExclusive:
+        """Build from a dict row."""
+        return cls(**{k: row.get(k) for k in cls.__dataclass_fields__})  # type: ignore[arg-type]
+
+    @property
+    def relation(self) -> str:
+        """``schema.relation``."""
+        return f"{self.schema_name}.{self.relation_name}"
+
+
+def held_exclusive(conn: psycopg.Connection[dict[str, Any]], policy: session.SessionPolicy) -> list[HeldExclusive]:
+    """ACCESS EXCLUSIVE locks granted to other sessions on user relations, oldest transaction first."""
+    return [HeldExclusive.of(r) for r in session.query(conn, policy, resources.sql("locks_exclusive_held"))]
+
+
+def by_holder(held: Iterable[HeldExclusive]) -> dict[int, list[HeldExclusive]]:
+    """The held locks grouped by the pid that holds them."""
+    grouped: dict[int, list[HeldExclusive]] = {}
+    for lock in held:
+        grouped.setdefault(lock.pid, []).append(lock)
+    return grouped

@@ -149,3 +149,26 @@ def test_deadlocks_during_the_run_window_fail(product: Product, supabase_server:
     assert run.outcome("locks.deadlocks") == "failed", run.output
     message = text(run, "locks.deadlocks")
     assert "deadlock(s) in database postgres" in message and "40P01" in message
+
+
+@pytest.mark.fault(scenario="ACCESS EXCLUSIVE held on a tenant table with nobody waiting, past exclusive_lock_held_s",
+                   expect="fail locks.exclusive_lock_held P1 naming the pid, the table and 0 waiting; triage exits "
+                          "non-zero (before: exit 0, the lock only in skip reasons); healthy: pass")
+def test_a_held_access_exclusive_lock_is_a_finding_even_with_nobody_waiting(
+        product: Product, supabase_server: EmbeddedInfo) -> None:
+    toml = demo_target("""
+    [targets.t.thresholds]
+    exclusive_lock_held_s = 0.5
+    """)
+    env = {"T_DB_URL": supabase_server.dsn}
+    with faults.access_exclusive_with_waiters(supabase_server.admin_dsn, ["public.customers"], waiters=0) as ddl:
+        time.sleep(0.6)  # let the holder's transaction age past the 0.5 s threshold (not a timing assertion)
+        run = product.run("-m", "triage", "--target=t", targets_toml=toml, env=env, timeout=150)
+    assert run.returncode != 0, run.output
+    assert run.outcome("locks.exclusive_lock_held") == "failed", run.output
+    message = text(run, "locks.exclusive_lock_held")
+    assert f"pid {ddl.roots[0]} holds ACCESS EXCLUSIVE on 1 relation(s) (public.customers)" in message, message
+    assert "0 session(s) waiting now" in message and "pg_terminate_backend" in message, message
+    assert "P1" in run.output
+    healthy = product.run("-m", "triage", "-k", "exclusive_lock", "--target=t", targets_toml=toml, env=env)
+    assert healthy.outcome("locks.exclusive_lock_held") == "passed", healthy.output
