@@ -32,6 +32,7 @@ MARKERS: dict[str, str] = {
     "drift": "schema drift between migrations, targets and snapshots (runbook 'Diagnóstico 3')",
     "rls": "tenant isolation by RLS, by structure and by behaviour (runbook 'Diagnóstico 4', P0)",
     "evidence": "post-incident evidence bundle (runbook 'Coleta para pós-incidente')",
+    "pgtap": "the project's own pgTAP suite (supabase/tests), run as `supabase test db` runs it",
     "logs": "service logs scanned for the runbook's symptoms (runbook 'Triage 3')",
     "local_only": "needs the local Supabase stack or Docker; skipped on other targets",
     "writes": "writes inside rolled-back transactions; needs a target with read_only = false",
