@@ -5,11 +5,10 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from psycopg import sql
 
 from dbrunbook import lockguard, resources, session
 from dbrunbook.checking import Check
-from dbrunbook.rls import claimsource, discovery, matrix
+from dbrunbook.rls import claimsource, discovery, matrix, rowdata
 from dbrunbook.rls.contract import Contract
 from dbrunbook.targets import Target
 
@@ -206,39 +205,32 @@ def test_nothing_bypasses_tenant_rls(target: Target, db: Any, check: Check, rls_
 
 
 # In triage too: on production a contract whose tenants own no rows would make the read matrix pass
-# vacuously; this says so in one EXISTS per tenant and table.
+# vacuously; this says so in one EXISTS per tenant (or identity) and table.
 @pytest.mark.triage
 @pytest.mark.check("rls.matrix_has_data", severity="P2", runbook=RUNBOOK)
 def test_every_tenant_has_rows_the_matrix_can_judge(target: Target, db: Any, check: Check,
                                                     rls_contract: Contract) -> None:
-    """Each contracted tenant owns at least one row of each tenant table: otherwise isolation passes vacuously.
+    """Every contracted table holds rows of each tenant (each user identity, without a tenant column).
 
-    A read cell where the oracle expects 0 rows and the identity sees 0 proves nothing, and an insert
-    cell with no row to clone skips. The contract's ``seed_sql`` gives writable targets the rows.
+    Counted after the contract's ``seed_sql`` on writable targets, as the probes see the data. A read
+    cell where the oracle expects 0 rows and the identity sees 0 proves nothing; the matrix reports
+    such cells inconclusive, and this check names the tables and tenants so that the seed can fix it.
     """
-    if rls_contract.seed_sql and not target.spec.read_only:
-        check.add_evidence("seeded_by", f"seed_sql of {rls_contract.path.name}")
-        return
-    tenants = rls_contract.tenants
+    seed = rls_contract.seed_sql if not target.spec.read_only else None
+    columns = {t.name: discovery.columns(db, target.policy, t) for t in rls_contract.tables}
+    empty = rowdata.missing(db, target.policy, rls_contract, columns, seed=seed)
+    check.add_evidence("no_rows", empty)
+    check.add_evidence("counted_after", f"seed_sql of {rls_contract.path.name}" if seed else "no seed")
     findings = []
-    for table in rls_contract.tables:
-        if not table.tenant_column or table.is_view or not tenants:
-            continue
-        cols = {c.name: c.type for c in discovery.columns(db, target.policy, table)}
-        if table.tenant_column not in cols:
-            continue
-        # One EXISTS per tenant on the tenant column (indexed in any sane schema): no count, no scan.
-        query = sql.SQL("select x.name from unnest(%(names)s::text[], %(ids)s::text[]) as x(name, id) "
-                        "where not exists (select 1 from {} t where t.{} = x.id::{})").format(
-            sql.Identifier(table.schema, table.relname), sql.Identifier(table.tenant_column),
-            sql.SQL(cols[table.tenant_column]))
-        empty = [r["name"] for r in session.query(db, target.policy, query.as_string(db),
-                                                  {"names": list(tenants), "ids": list(tenants.values())})]
-        if empty:
-            findings.append(check.finding(
-                f"{table.name} has no row of tenant(s) {', '.join(empty)}: the RLS matrix cannot tell a leak "
-                "or a block there",
-                f"table {table.name}, {table.tenant_column} = the tenant ids of {rls_contract.path.name}",
-                f"add seed_sql to {rls_contract.path.name} (rolled back after each probe, on writable targets; "
-                "docs/contracts.md), or contract tenants that own rows here", metadata={"tenants": empty}))
+    for table, who in sorted(empty.items()):
+        spec = rls_contract.table(table)
+        whose = ("no row at all" if who == ["*"] else
+                 f"no row of {'tenant' if spec.tenant_column else 'identity'}(s) {', '.join(who)}")
+        findings.append(check.finding(
+            f"{table} has {whose}: the RLS matrix cannot tell a leak or a block there",
+            f"table {table}" + (f", {spec.tenant_column} = the tenant ids of {rls_contract.path.name}"
+                                if spec.tenant_column else f", oracle of {rls_contract.path.name}"),
+            f"add rows for them to seed_sql in {rls_contract.path.name} (rolled back after each probe, on "
+            "writable targets; docs/contracts.md), or contract tenants that own rows here",
+            metadata={"missing": who}))
     check.require_none(findings)

@@ -116,3 +116,26 @@ def test_empty_contracted_table_is_reported_not_passed(product: Product,
     assert "public.contacts holds no row" in run.output
     states = [p.get("value", "") for p in run.junit().iter("property") if p.get("name") == "rls_cell"]
     assert len(states) == 4 * 6 and all("'state': 'inconclusive'" in s for s in states), states[:2]
+
+
+@pytest.mark.fault(scenario="a seed_sql that does not cover an empty contracted table",
+                   expect="fail rls.matrix_has_data P2 naming the table (counted after the seed)")
+def test_matrix_has_data_counts_after_the_seed(product: Product, faulty_demo: Callable[[str], str],  # noqa: F811
+                                               tmp_path: Path) -> None:
+    dsn = faulty_demo("delete from public.documents")
+    contract = _seeded(tmp_path, "seeded", SEED.format(id="", a="", g="", i=""))
+    run = run_rls(product, dsn, "rls_contracts/test_structure.py", contract, "-k", "matrix_can_judge")
+    assert run.outcome("rls.matrix_has_data") == "failed", run.output[-3000:]
+    assert "public.documents has no row at all" in run.message("rls.matrix_has_data")
+    assert "public.contacts" not in run.message("rls.matrix_has_data")
+
+
+@pytest.mark.fault(scenario="an empty table in a membership contract (no tenant column)",
+                   expect="fail rls.matrix_has_data P2 naming the table")
+def test_matrix_has_data_checks_membership_contracts(product: Product,
+                                                     faulty_membership: Callable[[str], str]) -> None:  # noqa: F811
+    run = run_membership(product, faulty_membership("delete from public.events"), "rls_contracts/test_structure.py",
+                         "-k", "matrix_can_judge")
+    assert run.outcome("rls.matrix_has_data") == "failed", run.output[-3000:]
+    message = run.message("rls.matrix_has_data")
+    assert "public.events has no row at all" in message and "seed_sql" in message
