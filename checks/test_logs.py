@@ -106,6 +106,8 @@ def log_text(target: Target, runbook_config: RunbookConfig, pytestconfig: pytest
 
 
 _SCANS: dict[str, dict[str, list[logscan.Hit]]] = {}
+#: How often each source was scanned in this process (evidence: it must stay 1).
+_SCAN_COUNT: dict[str, int] = {}
 
 
 @pytest.mark.parametrize("symptom", [
@@ -113,9 +115,12 @@ _SCANS: dict[str, dict[str, list[logscan.Hit]]] = {}
     for s in logscan.SYMPTOMS])
 def test_logs_show_no_runbook_symptom(symptom: logscan.Symptom, log_text: logscan.LogText, check: Check) -> None:
     """No log line shows this runbook symptom (count, first/last line, a redacted sample, the service)."""
-    scanned = _SCANS.setdefault(log_text.source, logscan.scan(log_text.lines))
-    hits = scanned[symptom.id]
+    if log_text.source not in _SCANS:  # once per run: every symptom node reads the same scan
+        _SCANS[log_text.source] = logscan.scan(log_text.lines, first_line=log_text.first_line)
+        _SCAN_COUNT[log_text.source] = _SCAN_COUNT.get(log_text.source, 0) + 1
+    hits = _SCANS[log_text.source][symptom.id]
     check.add_evidence("logs", {"source": log_text.source, "lines": len(log_text.lines), "note": log_text.note,
+                                "first_line": log_text.first_line, "scans": _SCAN_COUNT[log_text.source],
                                 "symptom": symptom.id,
                                 "hits": [{"service": h.service, "count": h.count, "first_line": h.first_line,
                                           "last_line": h.last_line, "sample": h.sample,

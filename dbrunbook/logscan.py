@@ -12,6 +12,7 @@ import select
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import BinaryIO
 
 from dbrunbook.findings import Severity
 from dbrunbook.redact import REDACTOR
@@ -135,6 +136,8 @@ class LogText:
     source: str
     lines: tuple[str, ...]
     note: str = ""
+    #: The file's own number of ``lines[0]`` (a big file is read from its end: its lines keep their numbers).
+    first_line: int = 1
 
 
 def service_of(line: str) -> tuple[str | None, str]:
@@ -167,10 +170,10 @@ def classify(message: str) -> tuple[Symptom, str | None] | None:
     return None
 
 
-def scan(lines: Iterable[str]) -> dict[str, list[Hit]]:
-    """Group matching lines by symptom and service (line numbers are 1-based)."""
+def scan(lines: Iterable[str], *, first_line: int = 1) -> dict[str, list[Hit]]:
+    """Group matching lines by symptom and service (line numbers are 1-based, from ``first_line``)."""
     hits: dict[tuple[str, str | None], Hit] = {}
-    for number, raw in enumerate(lines, start=1):
+    for number, raw in enumerate(lines, start=first_line):
         service, message = service_of(raw)
         found = classify(message)
         if found is None:
@@ -199,19 +202,38 @@ def _lines(data: bytes) -> tuple[str, ...]:
     return tuple(data.decode("utf-8", "replace").splitlines())
 
 
+def _newlines(handle: BinaryIO, upto: int, chunk: int = 1 << 22) -> int:
+    """Newlines in the first ``upto`` bytes (counted, not decoded: a fraction of a second per 100 MB)."""
+    count, left = 0, upto
+    handle.seek(0)
+    while left > 0:
+        data = handle.read(min(chunk, left))
+        if not data:
+            break
+        count += data.count(b"\n")
+        left -= len(data)
+    return count
+
+
 def read_file(path: Path, max_bytes: int = MAX_BYTES) -> LogText:
-    """A log file's lines; only its last ``max_bytes`` when bigger (line numbers count from there).
+    """A log file's lines; only its last ``max_bytes`` when bigger, numbered as in the file.
 
     :raises OSError: the file cannot be read
     """
     size = path.stat().st_size
+    first = 1
     with path.open("rb") as handle:
         if size > max_bytes:
-            handle.seek(size - max_bytes)
+            start = size - max_bytes
+            # The line holding byte `start` is line newlines-before + 1; it is dropped (partial), so
+            # the first line kept is the next one.
+            first = _newlines(handle, start) + 2
+            handle.seek(start)
             handle.readline()  # drop the partial first line
         data = handle.read(max_bytes)
-    note = f"only the last {max_bytes // (1024 * 1024)} MiB of {size} bytes were read" if size > max_bytes else ""
-    return LogText(str(path), _lines(data), note)
+    note = (f"only the last {max_bytes // (1024 * 1024)} MiB of {size} bytes were read (from line {first})"
+            if size > max_bytes else "")
+    return LogText(str(path), _lines(data), note, first)
 
 
 def read_fd(fd: int, source: str, *, max_bytes: int = MAX_BYTES, idle_s: float = STDIN_IDLE_S) -> LogText:

@@ -114,3 +114,27 @@ def test_local_target_without_docker_skips_with_the_reason(product: Product) -> 
     assert run.returncode == 0, run.output
     assert {r["outcome"] for r in run.results} == {"skipped"}
     assert "compose logs need Docker" in run.output or "no docker command" in run.output
+
+
+@pytest.mark.fault(scenario="log file larger than the 20 MiB read window, symptom near its end",
+                   expect="fail logs.too_many_connections with the file's own line number; the file scanned once "
+                          "for all 12 symptom nodes")
+def test_a_big_log_is_scanned_once_with_true_line_numbers(product: Product, tmp_path: Path) -> None:
+    filler = "backoffice-api-1  | GET /customers 200 ok " + "x" * 40  # 83 bytes + newline
+    before = logscan.MAX_BYTES // (len(filler) + 1) + 1000  # the window starts ~1000 lines in
+    symptom = SYMPTOM_LINES["too_many_connections"][0]
+    path = tmp_path / "big.log"
+    with path.open("w") as handle:
+        handle.write(SYMPTOM_LINES["relation_missing"][0] + "\n")  # line 1: outside the window
+        handle.write((filler + "\n") * before)
+        handle.write(symptom + "\n")  # line before + 2
+        handle.write((filler + "\n") * 10)
+    assert path.stat().st_size > logscan.MAX_BYTES
+    run = product.run(LOG_CHECKS, "--target=t", f"--logs={path}", targets_toml=TARGET, timeout=120)
+    results = _by_symptom(run)
+    message = str(results["too_many_connections"]["message"])
+    assert results["too_many_connections"]["outcome"] == "failed", run.output
+    assert f"lines {before + 2}-{before + 2}" in message, message
+    assert results["relation_missing"]["outcome"] == "passed"  # line 1 is before the window: not read
+    scans = {r["evidence"]["logs"]["scans"] for r in run.results}
+    assert scans == {1}, scans
