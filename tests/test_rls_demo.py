@@ -158,6 +158,7 @@ def test_read_only_target_runs_the_read_variant_only(product: Product, faulty_de
     assert writes and all(r["outcome"] == "skipped" for r in writes)
 
 
+@pytest.mark.fault(scenario="expired RLS waiver in the contract", expect="fail rls.read_isolation naming the expiry")
 def test_expired_waiver_fails(product: Product, supabase_server: EmbeddedInfo, tmp_path: Path) -> None:
 
     contract = tmp_path / "contracts.toml"

@@ -111,6 +111,7 @@ def test_unknown_marker_is_rejected(pytester: pytest.Pytester) -> None:
     result.stdout.fnmatch_lines(["*'triag' not found in `markers` configuration option*"])
 
 
+@pytest.mark.fault(scenario="database down 15+ min after --incident-start", expect="P1 + call the infra/DBA owner")
 def test_incident_start_past_15_minutes_says_to_call_the_dba(product: Product, stopped_server_dsn: str) -> None:
     run = product.run("-m", "triage", "--target=t", SELECT_1, "--incident-start", "2026-01-01T00:00Z",
                       targets_toml=url_target(), env={"T_DB_URL": stopped_server_dsn})
@@ -119,6 +120,7 @@ def test_incident_start_past_15_minutes_says_to_call_the_dba(product: Product, s
     assert "without recovery -> call the infra/DBA owner" in run.stdout
 
 
+@pytest.mark.fault(scenario="escalation contact set in the targets file", expect="summary names that contact")
 def test_escalation_contacts_come_from_the_targets_file(product: Product, stopped_server_dsn: str) -> None:
     toml = url_target() + '\n[escalation]\ninfra_dba = "@dba-oncall"\n'
     run = product.run("-m", "triage", "--target=t", SELECT_1, "--incident-start", "2026-01-01T00:00Z",

@@ -74,6 +74,7 @@ def test_closed_ports_fail_with_supabase_start(product: Product) -> None:
     assert "Studio is optional" in run.output
 
 
+@pytest.mark.fault(scenario="local port checks on a non-local target", expect="skip saying why")
 def test_port_checks_skip_on_a_target_that_is_not_local(product: Product) -> None:
     run = product.run(LOCAL_CHECKS, "--target=t", "-k", "port_answers", timeout=60,
                       targets_toml='[targets.t]\nkind = "url"\ndb_url_env = "T_DB_URL"\n',
@@ -129,6 +130,7 @@ def test_status_of_a_stopped_stack_fails_with_supabase_start(product: Product, f
     assert "not running" in message and "npx supabase start" in message and "No such container" in message
 
 
+@pytest.mark.fault(scenario="local stack running", expect="pass: local.supabase_status, no key kept")
 def test_status_of_a_running_stack_passes_and_keeps_no_keys(product: Product, fake_cli_path: str,
                                                            docker_host: str) -> None:
     run = product.run(*STATUS_ARGS, targets_toml=STATUS_TOML, timeout=60,

@@ -108,6 +108,7 @@ def test_without_logs_every_node_skips_saying_how(product: Product) -> None:
     assert "pass --logs FILE (or - for stdin)" in run.output
 
 
+@pytest.mark.fault(scenario="local target, no Docker for compose logs", expect="skip with the reason")
 def test_local_target_without_docker_skips_with_the_reason(product: Product) -> None:
     run = product.run(LOG_CHECKS, "--target=loc", timeout=60, env={"DOCKER_HOST": "unix:///nonexistent/d.sock"},
                       targets_toml='[targets.loc]\nkind = "url"\nlocal_stack = true\ndb_url_env = "T_DB_URL"\n')

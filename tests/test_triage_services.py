@@ -113,6 +113,7 @@ def test_missing_table_is_pgrst205_pointing_at_migrations(product: Product) -> N
     assert "PGRST205" in message and "pytest -m migrations" in message
 
 
+@pytest.mark.fault(scenario="target without services", expect="one skip saying how to configure")
 def test_target_without_services_gets_one_skip_saying_how_to_configure(product: Product) -> None:
     run = product.run(SERVICES_CHECKS, "--target=t", "-k", "service_health", timeout=60,
                       targets_toml='[targets.t]\nkind = "url"\ndb_url_env = "T_DB_URL"\n')
