@@ -40,8 +40,11 @@ def give_headline(report: pytest.TestReport, exc: BaseException, location: tuple
     """Make ``report``'s failure text start with, and be known by, its headline."""
     if not report.failed or report.longrepr is None or isinstance(report.longrepr, tuple):
         return
-    line = headline(exc)
     text = str(report.longrepr)
+    # An inconclusive check's text was written by verdicts.py from its cause (a lost connection is
+    # "prod stopped answering at ...", not "OperationalError: ..."): its first line is the headline.
+    inconclusive = (getattr(report, "dbrunbook", None) or {}).get("outcome") == "inconclusive"
+    line = text.strip().splitlines()[0] if inconclusive and text.strip() else headline(exc)
     if not text.lstrip().startswith(line):
         text = f"{line}\n\n{text}"
     if not text.endswith("\n"):
