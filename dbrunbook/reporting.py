@@ -53,7 +53,7 @@ from typing import Any
 
 import pytest
 
-from dbrunbook import __version__, gates, html_report, runbook, verdicts
+from dbrunbook import __version__, causes, gates, html_report, runbook, verdicts
 from dbrunbook.checking import CHECK_KEY
 from dbrunbook.config import RunbookConfig
 from dbrunbook.findings import CheckMeta
@@ -121,6 +121,9 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
     ctx = item.stash.get(CHECK_KEY, None)
     callspec = getattr(item, "callspec", None)
     target_name = callspec.params.get("_dbrunbook_target") if callspec else None
+    if meta is None and call.excinfo is not None and causes.from_exception(call.excinfo.value, target_name):
+        # A test without a check marker stopped by a cause: it gets the same one-finding-per-cause treatment.
+        meta = CheckMeta(getattr(item, "originalname", item.name), "P2", "")
     verdict = None
     if meta is not None:
         verdict = verdicts.decide(item, call, report, meta, list(ctx.findings) if ctx else [], target_name,
@@ -132,6 +135,8 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
         if verdict is not None and (report.when == "call" or verdict.outcome != "passed"):
             props += [("outcome", verdict.outcome)] + ([("cause", verdict.cause["kind"])] if verdict.cause else [])
         report.user_properties = [*(p for p in report.user_properties if p[0] not in dict(props)), *props]
+        # junitxml writes the properties of the teardown report, which copies the item's: keep them there too.
+        item.user_properties[:] = report.user_properties
     _redact_report(report)
     if meta is not None and verdict is not None and (report.when == "call" or verdict.outcome != "passed"):
         data = {
