@@ -5,13 +5,16 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 PYTEST_ARGS ?=
 
-.PHONY: triage test faults lint typecheck bench clean
+.PHONY: install triage test faults lint typecheck bench clean
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
 	$(BIN)/python -m pip install -q -e '.[dev]'
 	@touch $(STAMP)
+
+## .venv with dbrunbook (editable) and its dev extra; every README command runs from it (.venv/bin/...).
+install: $(STAMP)
 
 ## The main job: runbook triage against a throwaway Supabase-shaped Postgres with the demo project.
 triage: $(STAMP)
@@ -25,6 +28,7 @@ test: $(STAMP)
 faults: $(STAMP)
 	$(BIN)/pytest -c tests/pytest.ini -m fault tests --fault-matrix-readme=README.md $(PYTEST_ARGS)
 
+## ruff and mypy (strict on dbrunbook/); .ci/run runs it before the tests.
 lint: $(STAMP)
 	$(BIN)/ruff check dbrunbook checks rls_contracts tests bench
 	$(BIN)/mypy
