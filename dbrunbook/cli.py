@@ -9,6 +9,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from dbrunbook import dbstart
 from dbrunbook.redact import REDACTOR
 
 
@@ -88,7 +89,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     evidence_diff = commands.add_parser("evidence-diff", help="compare two evidence bundles (A = before, B = after)")
     evidence_diff.add_argument("before")
     evidence_diff.add_argument("after")
+    dbstart.add_parser(commands)  # db start / db stop
     args = parser.parse_args(argv)
+    if args.command == "db":
+        return dbstart.run(args)
     if args.command == "evidence-diff":
         for line in diff(_load(args.before), _load(args.after)):
             sys.stdout.write(REDACTOR.text(line) + "\n")
