@@ -104,3 +104,10 @@ def test_commands_are_read_from_bash_blocks_only() -> None:
     assert commands(text) == ["make a   # why", "echo b    c"]
     assert skip_reason(".venv/bin/pytest -m drift --target=prod") == "needs production/staging credentials"
     assert skip_reason("make triage") is None
+
+
+def test_every_readme_block_says_what_it_holds() -> None:
+    """An untagged block could hide a command from the walker: blocks are bash, toml, text, ..."""
+    fences = re.findall(r"^```(.*)$", README.read_text(encoding="utf-8"), flags=re.M)
+    openings = fences[::2]
+    assert all(tag.strip() for tag in openings), f"untagged code blocks in README.md: {openings}"
