@@ -35,7 +35,7 @@ _PGBOUNCER = {"no more connections allowed": "(EMAXCONN) max client connections 
 class ServiceUrl:
     """Where a service's pool connects, and where that came from (env var name, never the value)."""
 
-    url: str | None
+    url: str | None = field(repr=False)  # holds the password: never in a traceback's locals
     source: str
     problem: str | None = None
 
