@@ -105,6 +105,28 @@ def probe_connection_class() -> type[psycopg.Connection[Any]]:
         client_timeout_s: float | None = None
         target_label: str = "the target"
         on_gone: Callable[[Inconclusive], None] | None = None
+        #: Set when this connection missed its deadline: later use raises it (the same cause), and
+        #: ``rollback()`` is a no-op (the server rolls back when it sees the socket closed).
+        gone: Inconclusive | None = None
+
+        def execute(self, *args: Any, **kwargs: Any) -> Any:
+            if self.gone is not None:
+                raise self.gone
+            return super().execute(*args, **kwargs)
+
+        def cursor(self, *args: Any, **kwargs: Any) -> Any:
+            if self.gone is not None:
+                raise self.gone
+            return super().cursor(*args, **kwargs)
+
+        def commit(self) -> None:
+            if self.gone is not None:
+                raise self.gone
+            super().commit()
+
+        def rollback(self) -> None:
+            if self.gone is None:
+                super().rollback()
 
         def wait(self, gen: Any, interval: float = 0.1, timeout: float | None = None) -> Any:
             limit = self.client_timeout_s
@@ -114,7 +136,7 @@ def probe_connection_class() -> type[psycopg.Connection[Any]]:
             try:
                 return super().wait(gen, interval, timeout)
             except _WaitTimeout:
-                gone = stopped_answering(self.target_label, since)
+                gone = self.gone = stopped_answering(self.target_label, since)
                 abandon(self)
                 if self.on_gone is not None:
                     self.on_gone(gone)
