@@ -399,14 +399,16 @@ def probe_pooling(url: str, thresholds: Thresholds) -> str:
     """``transaction`` if a named prepared statement does not survive into the next transaction.
 
     Two clients: A prepares a statement and commits (a transaction pooler releases A's server
-    connection); B starts a transaction (taking that server connection); A then executes the
-    statement: on a transaction pooler A now sits on another server connection, where it does not
-    exist. Session poolers and direct connections keep it. B removes the statement where it lives.
+    connection); B starts a transaction (taking that server connection); A then looks for the statement
+    in ``pg_prepared_statements``: on a transaction pooler A now sits on another server connection,
+    where it does not exist. Session poolers and direct connections keep it. Looking it up instead
+    of executing it, and deallocating only where it exists, leaves no ERROR line in the server log.
     """
-    import psycopg
     from psycopg import sql
 
-    name = sql.Identifier(f"dbrunbook_pooling_probe_{secrets.token_hex(4)}")
+    raw = f"dbrunbook_pooling_probe_{secrets.token_hex(4)}"
+    name = sql.Identifier(raw)
+    exists = "select exists (select from pg_catalog.pg_prepared_statements where name = %s) as here"
     # Read-only, client deadlines, and (a pooler may refuse an `options` startup parameter) every
     # transaction bounded with SET LOCAL.
     policy = SessionPolicy(read_only=True, thresholds=thresholds)
@@ -416,19 +418,15 @@ def probe_pooling(url: str, thresholds: Thresholds) -> str:
         a.commit()
         session.set_local_timeouts(b, thresholds)
         b.execute("select 1")
-        try:
-            session.set_local_timeouts(a, thresholds)
-            a.execute(sql.SQL("execute {}").format(name))
-            mode = "session"
-        except psycopg.errors.InvalidSqlStatementName:
-            mode = "transaction"
+        session.set_local_timeouts(a, thresholds)
+        row = a.execute(exists, (raw,)).fetchone()
+        mode = "session" if row and row["here"] else "transaction"
         a.rollback()
         for conn in (b, a):  # the statement lives on B's server connection (pooler) or A's (session)
-            try:
-                session.set_local_timeouts(conn, thresholds)
+            if conn is a:
+                session.set_local_timeouts(a, thresholds)
+            found = conn.execute(exists, (raw,)).fetchone()
+            if found and found["here"]:
                 conn.execute(sql.SQL("deallocate {}").format(name))
-                conn.commit()
-                break
-            except psycopg.Error:
-                conn.rollback()
+            conn.commit()
     return mode

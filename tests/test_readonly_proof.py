@@ -29,6 +29,13 @@ _COMMENT = re.compile(r"--[^\n]*|/\*.*?\*/", re.DOTALL)
 _KILL = re.compile(r"pg_(?:cancel|terminate)_backend\s*\(", re.IGNORECASE)
 _LOCAL_TIMEOUTS = re.compile(r"set_config\('statement_timeout', .*'lock_timeout'", re.DOTALL)
 ALL_MARKERS = "triage or rls or drift or locks"
+#: A service whose pool the pool probe opens (and whose pooling mode it probes) on the same server.
+SERVICE = """
+[[targets.t.services]]
+name = "backoffice-api"
+db_url_env = "SERVICE_DB_URL"
+pool_max_size = 3
+"""
 
 
 @dataclass
@@ -122,11 +129,14 @@ def test_the_whole_suite_sends_only_bounded_read_only_transactions(
         product: Product, logged_server: tuple[str, ServerLog]) -> None:
     dsn, log = logged_server
     log.mark()
-    run = product.run("-m", ALL_MARKERS, "--target=t", targets_toml=demo_target(), env={"T_DB_URL": dsn},
-                      timeout=600)
+    run = product.run("-m", ALL_MARKERS, "--target=t", targets_toml=demo_target(SERVICE),
+                      env={"T_DB_URL": dsn, "SERVICE_DB_URL": dsn}, timeout=600)
     assert run.returncode != 3 and "INTERNALERROR" not in run.output, run.output
-    statements = _statements(_ours(log.read()))
+    ours = _ours(log.read())
+    statements = _statements(ours)
     assert len(statements) > 100, f"too few statements logged: {len(statements)}"
+    assert run.outcome("pool.service_ready") == "passed", run.output
+    assert any(e.app.startswith("dbrunbook-pool:") for e in ours), "the pool's sessions were not logged"
     writes = [f"[{pid}] {text[:160]}" for pid, text in statements
               if any(_WRITE.match(part) for part in _COMMENT.sub(" ", text).split(";"))]
     assert not writes, "\n".join(writes[:20])
@@ -142,7 +152,8 @@ def test_triage_leaves_no_error_line_in_the_server_log(
         product: Product, logged_server: tuple[str, ServerLog]) -> None:
     dsn, log = logged_server
     log.mark()
-    run = product.run("-m", "triage", "--target=t", targets_toml=demo_target(), env={"T_DB_URL": dsn}, timeout=600)
+    run = product.run("-m", "triage", "--target=t", targets_toml=demo_target(SERVICE),
+                      env={"T_DB_URL": dsn, "SERVICE_DB_URL": dsn}, timeout=600)
     assert run.returncode != 3 and "INTERNALERROR" not in run.output, run.output
     ours = _ours(log.read())
     assert _statements(ours), "nothing of ours was logged: the proof proves nothing"
