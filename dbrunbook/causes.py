@@ -25,6 +25,7 @@ if TYPE_CHECKING:
 _GONE_STATES = ("57P01", "57P02", "57P03")
 LOCK_TIMEOUT = "55P03"
 QUERY_CANCELED = "57014"
+INSUFFICIENT_PRIVILEGE = "42501"
 
 
 @dataclass
@@ -163,6 +164,13 @@ def from_exception(exc: BaseException, target: str | None) -> Inconclusive | Non
                 "timeout", f"probes on {target} were cancelled before answering ({first_line(err)})",
                 fix="the database is too slow to answer within statement_timeout_ms (see the locks and "
                     "activity checks); raise statement_timeout_ms for this target only if it is just large")
+        if sqlstate == INSUFFICIENT_PRIVILEGE:
+            # Our probe role was refused something it needs to look: no verdict about the rule checked
+            # (an RLS check must never read "permission denied" as tenant data leaking or blocked).
+            return Inconclusive(
+                "rights", f"the probe role on {target} lacks a privilege the checks need ({first_line(err)})",
+                fix="connect as postgres (the role `supabase db push` uses; BYPASSRLS, NOSUPERUSER on Supabase), "
+                    "or grant the probe role what the message names", scope=first_line(err))
         if target and _lost_connection(err):
             return REGISTRY.mark_gone(target, err)
     return None

@@ -11,6 +11,7 @@ from dbrunbook import causes, shape
 from dbrunbook.checking import CHECK_KEY, Check
 from dbrunbook.config import RunbookConfig
 from dbrunbook.findings import CheckMeta
+from dbrunbook.outcomes import Inconclusive
 from dbrunbook.targets import Target
 
 if TYPE_CHECKING:
@@ -68,7 +69,19 @@ def target(_dbrunbook_target: Target, request: pytest.FixtureRequest) -> Target:
         pytest.skip(f"target {t.name} is not the local Supabase stack: this check needs it (or Docker)")
     if node.get_closest_marker("supabase") and t.dsn and not t.problem and t.reachability().ok:
         shape.require(t)
+    if node.get_closest_marker("bypassrls") and t.dsn and not t.problem:
+        _require_bypassrls(t)
     return t
+
+
+def _require_bypassrls(t: Target) -> None:
+    """Raise the ``rights`` cause when the probe role cannot see every row (the oracle of RLS checks)."""
+    reach = t.reachability()
+    if reach.ok and not (reach.bypassrls or reach.superuser):
+        # Same key as the matrix's own guard (scope "bypassrls"): one finding for the whole run.
+        raise Inconclusive("rights", f"{t.name}: the probe role {reach.current_user!r} lacks BYPASSRLS, so the "
+                           "oracle cannot see every row: no RLS behaviour check has a verdict",
+                           fix="connect as postgres (NOSUPERUSER BYPASSRLS on Supabase)", scope="bypassrls")
 
 
 @pytest.fixture

@@ -38,9 +38,17 @@ MARKERS: dict[str, str] = {
     "writes": "writes inside rolled-back transactions; needs a target with read_only = false",
     "supabase": "needs a Supabase-shaped target (auth schema, anon/authenticated roles); skipped elsewhere, "
                 "pointing at the one finding that says what is missing",
+    "bypassrls": "compares what an identity sees with what the probe role sees: needs a BYPASSRLS (or superuser) "
+                 "probe role; without it one 'rights' cause is reported and these checks skip pointing at it",
     "check(id, severity, runbook): check id, severity (P0-P3) and the runbook step it implements": "",
     "pg(spec): run only on servers whose major version matches, e.g. pg('>= 16')": "",
 }
+
+#: Checks whose oracle is the probe role seeing every row: without BYPASSRLS a read of 0 rows proves nothing
+#: (a false "no row at all", a false LEAK with forged claims). Others may mark their own ``bypassrls``.
+ORACLE_CHECKS = frozenset({"rls.read_isolation", "rls.insert_isolation", "rls.update_isolation",
+                           "rls.delete_isolation", "rls.api_read_isolation", "rls.forged_claims",
+                           "rls.matrix_has_data"})
 
 #: Checks that must run first: their failure explains the skips that follow.
 FIRST_CHECKS = ("env.db_url_present", "triage.db_reachable")
@@ -92,11 +100,14 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """Folder markers (rls_contracts -> rls, supabase) and first-check ordering."""
+    """Folder markers (rls_contracts -> rls, supabase; oracle checks -> bypassrls) and first-check ordering."""
     for item in items:
         if "rls_contracts" in item.path.parts:
             item.add_marker(pytest.mark.rls)
             item.add_marker(pytest.mark.supabase)
+        marker = item.get_closest_marker("check")
+        if marker and marker.args and marker.args[0] in ORACLE_CHECKS:
+            item.add_marker(pytest.mark.bypassrls)
 
     def first(item: pytest.Item) -> int:
         marker = item.get_closest_marker("check")

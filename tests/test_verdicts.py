@@ -6,6 +6,7 @@ real PostgreSQL with the fault injected, and reads the JSON bundle, the terminal
 
 from __future__ import annotations
 
+import os
 import re
 import socket
 import textwrap
@@ -17,7 +18,9 @@ from pathlib import Path
 from typing import Any
 
 import faults
+import psycopg
 import pytest
+from databases import clone_database, drop_database, with_db
 
 from conftest import Product, ProductRun, demo_target, url_target
 from dbrunbook.resources import demo_workdir
@@ -365,3 +368,84 @@ def test_exit_codes_are_documented_in_the_readme() -> None:
     for code in EXIT_CODES:
         assert f"| {code} |" in section, code
 
+
+
+# --- one finding per cause (the RLS-side causes raised by the RLS checks, deduplicated here) --------
+
+@contextmanager
+def demo_clone(server: EmbeddedInfo, *setup: str) -> Iterator[str]:
+    """A clone of the demo database (name), with ``setup`` statements run on it as the superuser."""
+    name = clone_database(server.admin_dsn)
+    try:
+        with psycopg.connect(with_db(server.admin_dsn, name), autocommit=True) as conn:
+            for statement in setup:
+                conn.execute(statement)  # type: ignore[arg-type]
+        yield name
+    finally:
+        drop_database(server.admin_dsn, name)
+
+
+def one_cause(run: ProductRun, kind: str) -> dict[str, Any]:
+    """The run told exactly one thing, a cause of ``kind``, and no P0."""
+    told = findings(run)
+    assert p0s(run) == [] and len(told) == 1, [(r["nodeid"], r["outcome"], r["title"][:120]) for r in told]
+    assert told[0]["outcome"] == "inconclusive" and told[0]["cause"]["kind"] == kind, told[0]
+    no_internals(run)
+    return told[0]
+
+
+@pytest.mark.fault(scenario="probe login role without BYPASSRLS (-m 'triage or rls', demo contract)",
+                   expect="0 P0; one 'rights' cause naming BYPASSRLS; the matrix, forged claims and data checks "
+                          "skip pointing at it; exit 6")
+def test_probe_role_without_bypassrls_is_one_rights_cause(product: Product, supabase_server: EmbeddedInfo) -> None:
+    role = f"verdicts_probe_{os.getpid()}"
+    grants = [f"create role {role} login password 'probe' nobypassrls in role pg_monitor",
+              f"grant authenticated, anon to {role}",
+              f"grant usage on schema public, core, auth, supabase_migrations to {role}",
+              f"grant select on all tables in schema public, core, supabase_migrations to {role}"]
+    with demo_clone(supabase_server, *grants) as name:
+        dsn = with_db(supabase_server.dsn, name).replace(f"postgres:{supabase_server.password}@", f"{role}:probe@")
+        try:
+            run = product.run("-m", "triage or rls", "--target=t", targets_toml=demo_target(),
+                              env={"T_DB_URL": dsn}, timeout=300)
+        finally:
+            with psycopg.connect(supabase_server.admin_dsn, autocommit=True) as conn:
+                conn.execute(f"drop database if exists {name} with (force)")  # type: ignore[arg-type]
+                conn.execute(f"drop role if exists {role}")  # type: ignore[arg-type]
+    cause = one_cause(run, "rights")
+    assert "lacks BYPASSRLS" in cause["title"] and "postgres" in cause["cause"]["fix"]
+    stopped = [r for r in run.results if (r.get("cause") or {}).get("first_nodeid") == cause["nodeid"]]
+    assert {r["check_id"] for r in stopped} >= {"rls.read_isolation", "rls.matrix_has_data"}
+    assert run.outcome("triage.db_reachable") == "passed" and run.returncode == 6
+
+
+@pytest.mark.fault(scenario="the contract's seed_sql fails (writable clone of the demo)",
+                   expect="0 P0; one setup cause naming the seed file and the error; exit 6")
+def test_failing_seed_is_one_setup_cause(product: Product, tmp_path: Path, supabase_server: EmbeddedInfo) -> None:
+    seed = tmp_path / "seed.sql"
+    seed.write_text("insert into public.no_such_table values (1);\n")
+    contract = tmp_path / "contracts.toml"
+    text = (Path(__file__).resolve().parents[1] / "rls_contracts" / "contracts.toml").read_text()
+    assert "\n[contract]\n" in text
+    contract.write_text(text.replace("\n[contract]\n", f'\n[contract]\nseed_sql = "{seed}"\n', 1))
+    with demo_clone(supabase_server) as name:
+        run = product.run("-m", "triage or rls", "--target=t", timeout=300,
+                          targets_toml=url_target(f'read_only = false\ncontracts = "{contract}"\n'),
+                          env={"T_DB_URL": with_db(supabase_server.dsn, name)})
+    cause = one_cause(run, "setup")
+    assert "seed_sql" in cause["title"] and "no_such_table" in cause["title"], cause["title"]
+    assert run.returncode == 6 and run.outcome("triage.db_reachable") == "passed"
+
+
+@pytest.mark.fault(scenario="probe role's statement_timeout is 1 ms (ALTER ROLE ... SET), -m 'triage or rls'",
+                   expect="our local timeouts lift it: no finding at all, exit 0")
+def test_one_millisecond_role_timeout_gives_no_false_finding(product: Product,
+                                                               supabase_server: EmbeddedInfo) -> None:
+    with demo_clone(supabase_server) as name:
+        with psycopg.connect(supabase_server.admin_dsn, autocommit=True) as conn:
+            conn.execute(f"alter role postgres in database {name} set statement_timeout = '1ms'")  # type: ignore[arg-type]
+        run = product.run("-m", "triage or rls", "--target=t", targets_toml=demo_target(), timeout=300,
+                          env={"T_DB_URL": with_db(supabase_server.dsn, name)})
+    assert findings(run) == [], [(r["nodeid"], r["title"][:120]) for r in findings(run)]
+    assert run.returncode == 0 and run.outcome("rls.read_isolation") == "passed"
+    no_internals(run)
