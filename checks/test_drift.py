@@ -43,8 +43,8 @@ def test_expected_schema_can_be_built(target: Target, drift_result: drift.Target
         check.fail(check.finding(drift_result.problem, f"target {target.name}",
                                  "connect as postgres (or a role that can read pg_catalog) and rerun"))
     if isinstance(base.failure, MigrationFileError):  # bad input, not a migration that fails to run
-        f = base.failure
-        raise Inconclusive("setup", f"{f.path}: {f.problem}", fix=f.fix, scope=str(Path(f.path).parent))
+        bad = base.failure
+        raise Inconclusive("setup", f"{bad.path}: {bad.problem}", fix=bad.fix, scope=str(Path(bad.path).parent))
     if base.failure is not None:
         f = base.failure
         check.fail(check.finding(
@@ -75,5 +75,6 @@ def test_schema_matches_baseline(kind: str, target: Target, drift_result: drift.
     for item in items:
         title, detail, fix = drift.describe(item, target.name, base)
         findings.append(check.finding(title, f"{target.name}: {item.key}", fix, detail=detail,
+                                      severity=drift.severity(item, base, drift_result.actual),
                                       metadata={"kind": kind, "object": item.key, "change": item.change}))
     check.require_none(findings)

@@ -16,12 +16,13 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from dbrunbook import catalog, inputfiles, options
+from dbrunbook import catalog, driftscope, inputfiles, options
 from dbrunbook.catalog import DriftItem, Snapshot
 from dbrunbook.exceptions import MigrationFailed, first_line
 from dbrunbook.history import resolve_workdir
 from dbrunbook.outcomes import Inconclusive
 from dbrunbook.redact import REDACTOR
+from dbrunbook.severity import Severity
 from dbrunbook.shadow import ShadowPool
 
 if TYPE_CHECKING:
@@ -41,6 +42,8 @@ class Baseline:
     kind: str  # migrations | target | snapshot
     label: str
     snapshot: Snapshot | None = None
+    #: the platform layer alone (migrations baseline only): tells what the migrations created or changed
+    platform: Snapshot | None = None
     failure: MigrationFailed | None = None
     problem: str | None = None
     notes: list[str] = field(default_factory=list)
@@ -54,6 +57,9 @@ class TargetDrift:
     baseline: Baseline
     actual: Snapshot | None = None
     items: list[DriftItem] = field(default_factory=list)
+    #: platform-layer differences left out of the user scope (``--drift-scope=all`` reports them)
+    hidden: list[driftscope.Hidden] = field(default_factory=list)
+    scope: str = "user"
     notes: list[str] = field(default_factory=list)
     problem: str | None = None
     #: --snapshot-out could not be written: drift.baseline reports it (setup), the diff still counts
@@ -76,8 +82,11 @@ class TargetDrift:
                          if b.failure else None},
             "actual_server_version_num": self.actual.server_version_num if self.actual else None,
             "problem": self.problem, "notes": [*b.notes, *self.notes],
+            "scope": self.scope,
             "counts": {k: len(self.of_kind(k)) for k in catalog.KINDS if self.of_kind(k)},
-            "items": [i.as_dict() for i in self.items],
+            "items": [{**i.as_dict(), "origin": driftscope.origin(i, b.platform, b.snapshot)} if b.snapshot else
+                      i.as_dict() for i in self.items],
+            "platform_layer_not_shown": [{**h.item.as_dict(), "reason": h.reason} for h in self.hidden],
         }
 
 
@@ -117,13 +126,27 @@ class DriftSession:
         if actual is None:
             result.problem = problem
         elif baseline.snapshot is not None:
-            result.items = catalog.diff(baseline.snapshot, actual)
+            result.scope = self.scope
+            result.items, result.hidden = driftscope.split(
+                catalog.diff(baseline.snapshot, actual), scope="all" if self.scope == "all" else "user",
+                baseline=baseline.snapshot, platform=baseline.platform, actual=actual)
             result.notes = catalog.not_comparable(baseline.snapshot, actual)
+            if result.hidden:
+                result.notes.append(
+                    f"{len(result.hidden)} platform-layer difference(s) not shown (not created or changed by "
+                    "supabase/migrations: extensions and versions, platform roles' grants and settings, platform "
+                    "schemas); --drift-scope=all shows them, the drift report lists them")
             if baseline.snapshot.major != actual.major:
                 result.notes.append(f"{baseline.label} runs PostgreSQL {baseline.snapshot.major}, {target.name} "
                                     f"runs {actual.major}: extension versions were not compared")
         self.results[target.name] = result
         return result
+
+    @property
+    def scope(self) -> str:
+        """``user`` (default) or ``all`` (--drift-scope)."""
+        raw = str(options.value(self.config, "dbrunbook_drift_scope") or "user").strip().lower()
+        return raw if raw in driftscope.SCOPES else "user"
 
     def baseline(self, target: Target, major: int | None) -> Baseline:
         """The expected schema: --compare-snapshot, else --compare-target, else the migrations shadow."""
@@ -185,26 +208,18 @@ class DriftSession:
         return Baseline("target", label, snap)
 
     def _from_migrations(self, spec: TargetSpec, major: int | None) -> Baseline:
-        from dbrunbook import session
-
         workdir = resolve_workdir(self.cfg, spec, Path(self.config.rootpath))
         if workdir is None:
             return Baseline("migrations", "supabase/migrations", problem=(
                 f"target {spec.name}: no migrations folder to build the expected schema from; pass --workdir DIR "
                 f"or set workdir for [targets.{spec.name}] in dbrunbook.toml, or use --compare-target / "
                 "--compare-snapshot"))
-        shadow = self.pool.get(workdir, mode=spec.bootstrap_mode, target_major=major)
-        label = f"supabase/migrations of {workdir}"
-        if shadow.info is None:
-            return Baseline("migrations", label, failure=shadow.failure, problem=shadow.problem)
-        label = f"{label} (shadow on PostgreSQL {shadow.info.pg_version.split()[0]})"
-        policy = session.SessionPolicy(read_only=True, thresholds=spec.thresholds)
-        try:
-            with session.connect(shadow.info.dsn, policy) as conn:
-                snap = catalog.take(conn, policy, label)
-        except Exception as exc:  # psycopg.Error: the shadow died or timed out; reported by drift.baseline
-            return Baseline("migrations", label, problem=f"cannot read the shadow's catalog: {exc}")
-        return Baseline("migrations", label, snap, notes=[shadow.note] if shadow.note else [])
+        found = self.pool.snapshots(workdir, mode=spec.bootstrap_mode, platform=spec.platform, target_major=major,
+                                    thresholds=spec.thresholds)
+        if found.shadow is None:
+            return Baseline("migrations", found.label, failure=found.failure, problem=found.problem)
+        return Baseline("migrations", found.label, found.shadow, platform=found.platform,
+                        notes=[found.note] if found.note else [])
 
     def _write_snapshot(self, name: str, snap: Snapshot) -> Inconclusive | None:
         out = options.value(self.config, "dbrunbook_snapshot_out")
@@ -268,7 +283,16 @@ def describe(item: DriftItem, target: str, baseline: Baseline) -> tuple[str, str
     """Title, detail (expected vs actual) and remediation of one drift item, in runbook words."""
     noun = _NOUNS.get(item.kind, item.kind)
     source = "supabase/migrations" if baseline.kind == "migrations" else baseline.label
-    if item.change == "missing":
+    made_by = driftscope.origin(item, baseline.platform, baseline.snapshot) if baseline.snapshot else "unknown"
+    if made_by == "platform":  # only with --drift-scope=all: no migration made the expected side
+        source = "the shadow's platform layer (no migration creates or changes it)"
+    if item.change == "missing" and made_by == "platform":
+        title = f"{noun} {item.key}: in {source}, missing on {target}"
+        fix = (f"a platform-layer difference, not a missing migration: {target}'s platform (era, extensions "
+               "its project has) differs from the embedded one; set the target's platform era if it is wrong, "
+               "otherwise nothing to apply")
+        detail = f"expected: {_attrs(item.expected)}"
+    elif item.change == "missing":
         title = f"{noun} {item.key}: in {source}, missing on {target}"
         fix = (f"apply the migration that creates it (pytest -m migrations names what did not land), or recreate "
                f"it through a new migration; never by hand on {target}")
@@ -323,3 +347,57 @@ def get(config: pytest.Config) -> DriftSession:
         config.pluginmanager.register(found, "dbrunbook-drift")
         config.add_cleanup(found.close)
     return found
+
+
+#: Roles whose reach is the Data API's: a grant to one of them opens a table over HTTP.
+_EXPOSING = ("anon", "authenticated")
+
+
+def _exposed(snap: Snapshot | None, table: str) -> bool:
+    """The API roles can reach ``table`` (schema USAGE and some privilege on it) in ``snap``."""
+    if snap is None:
+        return False
+    privileges = snap.objects.get("privileges", {})
+    schema = table.split(".", 1)[0]
+    return any(f"schema {schema} to {r}" in privileges for r in (*_EXPOSING, "public")) and any(
+        f"{k} {table} to {r}" in privileges for k in ("table", "view") for r in (*_EXPOSING, "public"))
+
+
+def _tenancy_helper(base: Baseline, function: str) -> bool:
+    """``function`` (``schema.name(args)``) decides tenant isolation in the baseline.
+
+    A policy calls it (SECURITY DEFINER or not, a changed helper changes what every policy calling
+    it allows), or it is SECURITY DEFINER and the API roles may execute it (it reads past RLS for
+    any signed-in user).
+    """
+    snap = base.snapshot
+    if snap is None:
+        return False
+    called = function.split("(", 1)[0] + "("
+    if any(called in str(p.get("using_expr") or "") + str(p.get("check_expr") or "")
+           for p in snap.objects.get("policies", {}).values()):
+        return True
+    attrs = snap.objects.get("functions", {}).get(function) or {}
+    privileges = snap.objects.get("privileges", {})
+    return bool(attrs.get("security_definer")) and any(
+        "EXECUTE" in (privileges.get(f"{kind} {function} to {role}") or {}).get("privileges", ())
+        for kind in ("function", "procedure") for role in (*_EXPOSING, "public"))
+
+
+def severity(item: DriftItem, base: Baseline, actual: Snapshot | None) -> Severity | None:
+    """P0 for drift that opens tenant data (as the RLS checks rate it), else None (the kind's severity).
+
+    RLS disabled on (or a new table without RLS in) what the API roles can reach, a grant to anon on a
+    table, view or column, and a changed tenancy helper (see ``_tenancy_helper``).
+    """
+    want, have = item.expected or {}, item.actual or {}
+    if item.kind == "tables":
+        rls_off = have.get("rls_enabled") is False and (item.change == "unexpected" or want.get("rls_enabled"))
+        return "P0" if rls_off and _exposed(actual, item.key) else None
+    if item.kind == "privileges" and item.key.endswith(" to anon") and \
+            item.key.split(" ", 1)[0] in ("table", "view", "column", "materialized"):
+        gained = set(have.get("privileges") or ()) - set(want.get("privileges") or ())
+        return "P0" if gained else None
+    if item.kind == "functions" and item.change == "changed" and _tenancy_helper(base, item.key):
+        return "P0"
+    return None

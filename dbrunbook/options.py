@@ -29,6 +29,7 @@ class Option:
     help: str
     is_list: bool = False
     is_flag: bool = False
+    choices: tuple[str, ...] = ()
 
 
 OPTIONS: tuple[Option, ...] = (
@@ -59,6 +60,12 @@ OPTIONS: tuple[Option, ...] = (
     Option("--snapshot-out", "dbrunbook_snapshot_out", "DBRUNBOOK_SNAPSHOT_OUT",
            "drift: write each target's normalized schema snapshot (JSON) to this path; {target} in the "
            "path is replaced by the target's name"),
+    # --- drift scope (drift: dbrunbook/driftscope.py) ---
+    Option("--drift-scope", "dbrunbook_drift_scope", "DBRUNBOOK_DRIFT_SCOPE",
+           "drift: user (default) reports what supabase/migrations create or change; all also shows the "
+           "platform layer's differences (extensions and versions, platform roles' grants, default privileges "
+           "and settings, platform schemas)", choices=("user", "all")),
+    # --- end drift scope ---
     # --- gates (verdicts: dbrunbook/gates.py resolves and validates these three) ---
     Option("--fail-on", "dbrunbook_fail_on", "DBRUNBOOK_FAIL_ON",
            "exit 1 only for failures at or above this severity (P0, P1, P2, P3); default: any failure"),
@@ -85,7 +92,8 @@ def add_options(parser: pytest.Parser) -> None:
                             help=help_text)
             parser.addini(opt.dest, help_text, type="linelist", default=[])
         else:
-            group.addoption(opt.flag, action="store", dest=opt.dest, default=None, help=help_text)
+            group.addoption(opt.flag, action="store", dest=opt.dest, default=None, help=help_text,
+                            choices=opt.choices or None)
             parser.addini(opt.dest, help_text, type="string", default="")
 
 

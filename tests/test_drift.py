@@ -132,6 +132,15 @@ def test_every_kind_of_drift_in_the_demo_is_named(product: Product, supabase_ser
     tables = run.message("drift.tables")
     assert "table public.customers: rls_enabled differs between supabase/migrations and t" in tables
     assert "rls_enabled: expected true" in tables and "actual   false" in tables
+    # drift that opens tenant data is P0, as in the RLS checks (the kind's own severity is P2)
+    severities = {f["metadata"]["object"]: f["severity"] for r in run.results if r["check_id"].startswith("drift.")
+                  for f in r["findings"]}
+    assert severities["public.customers"] == "P0"  # RLS disabled on a table anon/authenticated can reach
+    assert severities["column public.customers.name to anon"] == "P0"
+    assert severities["core.current_company_role()"] == "P0"  # a helper the policies call
+    assert severities["core.companies"] == "P2"  # FORCE RLS: no exposure
+    assert severities["function private.write_audit_log() to anon"] == "P2"
+    assert "[P0] drift.tables" in tables
     policy = run.message("drift.policies")
     assert "[P0] drift.policies" in policy and "using_expr: expected" in policy and "actual   true" in policy
     function = run.message("drift.functions")
@@ -174,6 +183,7 @@ def test_membership_drift_tampered_helper_restrictive_policy_auth_trigger_cron_r
         "role_settings": {("changed", "role authenticator: statement_timeout")},
     }
     assert "body_fingerprint differs" in run.message("drift.functions")
+    assert "[P0] drift.functions" in run.message("drift.functions")  # the SECURITY DEFINER tenancy helper
     assert "+ select true" in run.message("drift.functions")
     assert "mode: expected RESTRICTIVE" in run.message("drift.policies")
     assert "actual   PERMISSIVE" in run.message("drift.policies")
