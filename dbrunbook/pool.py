@@ -127,10 +127,8 @@ class Server:
     usage: connections.Usage
 
     @classmethod
-    def of(cls, row: dict[str, Any]) -> Server:
-        """Build from a row of ``pool_server_identity.sql``."""
-        usage = connections.Usage(**{k: row[k] for k in ("max_connections", "superuser_reserved", "reserved",
-                                                         "used", "ours")})
+    def of(cls, row: dict[str, Any], usage: connections.Usage) -> Server:
+        """Build from a row of ``pool_server_identity.sql`` and the server's slots."""
         return cls(row["addr"], row["port"], str(row["started"]), row["system_identifier"], usage)
 
     def same_as(self, other: Server) -> bool:
@@ -190,8 +188,12 @@ def measure_server(url: str, thresholds: Thresholds) -> Server:
 
 
 def server_of(conn: psycopg.Connection[dict[str, Any]], policy: SessionPolicy) -> Server:
-    """The server behind an open probe connection (the target's), as it describes itself."""
-    return Server.of(session.query(conn, policy, resources.sql("pool_server_identity"))[0])
+    """The server behind an open probe connection, as it describes itself, with its slots (one transaction)."""
+    with session.probe_transaction(conn, policy) as tx:
+        identity = tx.execute(resources.sql("pool_server_identity").encode()).fetchone()
+        usage = tx.execute(resources.sql("connections_usage").encode()).fetchone()
+    assert identity is not None and usage is not None
+    return Server.of(identity, connections.Usage(**usage))
 
 
 def _pgbouncer_free(url: str, thresholds: Thresholds) -> int | None:

@@ -10,6 +10,7 @@ import textwrap
 import time
 import xml.etree.ElementTree as ET
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -153,3 +154,13 @@ def demo_target(extra: str = "") -> str:
     the behavioural RLS checks report "no contract" instead of probing.
     """
     return url_target(f'contracts = "{REPO / "rls_contracts" / "contracts.toml"}"\n' + textwrap.dedent(extra))
+
+
+@contextmanager
+def own_demo_server() -> Iterator[tuple[EmbeddedServer, EmbeddedInfo]]:
+    """A Supabase-shaped demo server a test may stop, kill or freeze (not the shared one)."""
+    server = EmbeddedServer(demo_workdir())
+    try:
+        yield server, server.start()
+    finally:
+        server.stop()

@@ -6,8 +6,6 @@ import html
 import json
 import threading
 import time
-from collections.abc import Iterator
-from pathlib import Path
 from urllib.parse import quote
 
 import faults
@@ -15,9 +13,7 @@ import psycopg
 import pytest
 from psycopg import sql
 
-from conftest import Product, ProductRun, demo_target, url_target
-from dbrunbook.resources import demo_workdir
-from dbrunbook.targets.embedded import EmbeddedInfo, EmbeddedServer
+from conftest import Product, ProductRun, demo_target, own_demo_server, url_target
 
 #: The frozen-server bound: connect_timeout_s + statement_timeout + CLIENT_GRACE_S, plus the
 #: product's own start and report writing. The subprocess timeout is the assertion: a run that
@@ -204,36 +200,26 @@ def test_a_password_in_the_targets_file_is_refused_in_every_url_form(product: Pr
     assert "Hunter2-toml" not in run.output
 
 
-@pytest.fixture(scope="module")
-def own_demo_server() -> Iterator[EmbeddedInfo]:
-    """The demo project on a server of this module's own (it gets frozen: nobody else may share it)."""
-    server = EmbeddedServer(demo_workdir())
-    try:
-        yield server.start()
-    finally:
-        server.stop()
-
-
 @pytest.mark.fault(scenario="server frozen (SIGSTOP) in the middle of the RLS read matrix",
                    expect="run ends bounded; 'stopped answering' (target_gone); no P0 and no RLS verdict from the "
                           "cells after the freeze; reports written")
-def test_frozen_server_mid_rls_matrix_gives_no_false_verdict(product: Product, own_demo_server: EmbeddedInfo) -> None:
+def test_frozen_server_mid_rls_matrix_gives_no_false_verdict(product: Product) -> None:
     toml = demo_target(f"""
     [targets.t.thresholds]
     connect_timeout_s = {CONNECT_S}
     statement_timeout_ms = {STATEMENT_MS}
     """)
-    assert own_demo_server.admin_dsn and own_demo_server.datadir
-    pid = int((Path(own_demo_server.datadir) / "postmaster.pid").read_text().split()[0])
     in_matrix = ("select exists (select from pg_catalog.pg_stat_activity where application_name = 'dbrunbook' "
                  "and query ~ 'jsonb_build_object')")
-    thread, release, state = faults.freeze_when(own_demo_server.admin_dsn, pid, in_matrix)
-    try:
-        run = product.run("rls_contracts/test_matrix.py", "-m", "triage", "--target=t", targets_toml=toml,
-                          env={"T_DB_URL": own_demo_server.dsn}, timeout=FROZEN_RUN_CAP_S)
-    finally:
-        release.set()
-        thread.join(timeout=30)
+    with own_demo_server() as (server, info):
+        assert server.server is not None
+        thread, release, state = faults.freeze_when(info.admin_dsn, server.server.process.pid, in_matrix)
+        try:
+            run = product.run("rls_contracts/test_matrix.py", "-m", "triage", "--target=t", targets_toml=toml,
+                              env={"T_DB_URL": info.dsn}, timeout=FROZEN_RUN_CAP_S)
+        finally:
+            release.set()
+            thread.join(timeout=30)
     assert state.get("pids"), f"the server was never frozen\n{run.output}"
     assert run.returncode not in (0, 1, 3), run.output  # inconclusive, not a verdict failure nor a crash
     assert [r for r in run.results if "stopped answering at " in str(r.get("message") or "")], run.output

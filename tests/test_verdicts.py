@@ -11,8 +11,7 @@ import re
 import socket
 import textwrap
 import threading
-from collections.abc import Iterator
-from contextlib import contextmanager, suppress
+from contextlib import suppress
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -22,10 +21,9 @@ import psycopg
 import pytest
 from databases import clone_database, drop_database, with_db
 
-from conftest import Product, ProductRun, demo_target, url_target
-from dbrunbook.resources import demo_workdir
+from conftest import Product, ProductRun, demo_target, own_demo_server, url_target
 from dbrunbook.targets import cluster
-from dbrunbook.targets.embedded import EmbeddedInfo, EmbeddedServer
+from dbrunbook.targets.embedded import EmbeddedInfo
 
 #: Outcomes that put a line under a severity in the summary.
 GRADED = ("failed", "inconclusive")
@@ -107,16 +105,6 @@ def pytest_runtest_call(item):
             return
         time.sleep(0.05)
 '''
-
-
-@contextmanager
-def own_demo_server() -> Iterator[tuple[EmbeddedServer, EmbeddedInfo]]:
-    """A Supabase-shaped demo server this test may kill (not the shared one)."""
-    server = EmbeddedServer(demo_workdir())
-    try:
-        yield server, server.start()
-    finally:
-        server.stop()
 
 
 @pytest.mark.fault(scenario="database stopped (immediate shutdown) in the middle of -m 'triage or rls'",

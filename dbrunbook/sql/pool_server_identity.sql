@@ -1,17 +1,10 @@
 -- pool.service_ready: which server answers on a service's URL, in its own words (not the host string
--- the URL uses), and its connection slots. pg_control_system() only when we may call it: a
--- permission error would leave an ERROR line in the server log.
+-- the URL uses); its slots come from connections_usage.sql in the same transaction.
+-- pg_control_system() only when we may call it: a permission error would leave an ERROR line in the
+-- server log.
 select pg_catalog.host(pg_catalog.inet_server_addr()) as addr,
        pg_catalog.inet_server_port() as port,
        pg_catalog.pg_postmaster_start_time()::text as started,
        case when pg_catalog.has_function_privilege('pg_catalog.pg_control_system()', 'execute')
             then (select s.system_identifier::text from pg_catalog.pg_control_system() as s) end
-         as system_identifier,
-       pg_catalog.current_setting('max_connections')::int as max_connections,
-       pg_catalog.current_setting('superuser_reserved_connections')::int as superuser_reserved,
-       coalesce(nullif(pg_catalog.current_setting('reserved_connections', true), ''), '0')::int as reserved,
-       (select count(*) from pg_catalog.pg_stat_activity a
-        where a.backend_type = 'client backend')::int as used,
-       (select count(*) from pg_catalog.pg_stat_activity a
-        where a.backend_type = 'client backend'
-          and coalesce(a.application_name, '') like 'dbrunbook%')::int as ours;
+         as system_identifier
