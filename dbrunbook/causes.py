@@ -51,6 +51,7 @@ class Gone:
     detail: str
     retried: bool = False
     back: bool = False
+    back_at: datetime | None = None
 
     def cause(self, target: str) -> Inconclusive:
         """The cause every check on this target is stopped by."""
@@ -102,7 +103,7 @@ class Registry:
             except Exception:  # noqa: S110 (any failure to reconnect means: still gone)
                 pass
             else:
-                gone.back = True
+                gone.back, gone.back_at = True, datetime.now(UTC)
                 return
         raise gone.cause(target.name)
 

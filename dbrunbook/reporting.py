@@ -179,11 +179,12 @@ def pytest_runtest_logreport(report: pytest.TestReport) -> None:
     record = {"nodeid": report.nodeid, "when": report.when, "duration_s": round(report.duration, 4), **data,
               "message": _message(report)}
     cause = record.get("cause")
-    if cause and record["outcome"] == "inconclusive":
-        # Under xdist every worker reports its own first; keep the first the controller saw.
+    if cause:
+        # Under xdist every worker reports its own first: one per cause for the run, the first the
+        # controller heard of; every record of that cause points at it.
         key = (record["target"], cause["kind"], cause.get("scope", ""))
-        first = _FIRST.setdefault(key, report.nodeid)
-        if first != report.nodeid:
+        first = _FIRST.setdefault(key, report.nodeid if record["outcome"] == "inconclusive" else cause["first_nodeid"])
+        if first != cause["first_nodeid"] or (record["outcome"] == "inconclusive" and first != report.nodeid):
             record.update(outcome="skipped", severity=record["marker_severity"], findings=[],
                           cause={**cause, "first_nodeid": first},
                           message=f"inconclusive: {cause['message']}; reported by {first}")
@@ -271,6 +272,10 @@ def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pyte
                     line += f" (+{len(titles) - 1} more)"
                 if result["outcome"] == "inconclusive":
                     line += f" (inconclusive: {stopped.get(result['nodeid'], 1)} checks did not run)"
+                    gone = causes.REGISTRY.gone.get(result["target"] or "")
+                    if result["cause"]["kind"] == "target_gone" and gone is not None and gone.back_at:
+                        line += (f"; {result['target']} answered again at {gone.back_at:%H:%M:%S} UTC and the "
+                                 "checks after that ran on it")
                 tr.write_line(line)
         for result in setup:
             label = _CAUSE_LABEL.get(result["cause"]["kind"], "setup error")

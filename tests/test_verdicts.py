@@ -97,6 +97,12 @@ def pytest_runtest_call(item):
     if _DONE or os.environ["STOP_AT"] not in item.nodeid:
         return
     _DONE.append(item.nodeid)
+    if os.environ.get("STOP_HOW") == "restart":  # what a restart looks like from here: our sessions dropped
+        import psycopg
+        with psycopg.connect(os.environ["STOP_ADMIN_DSN"], autocommit=True) as conn:
+            conn.execute("select pg_terminate_backend(pid) from pg_stat_activity "
+                         "where application_name like 'dbrunbook%' and pid <> pg_backend_pid()")
+        return
     os.kill(int(os.environ["STOP_PM_PID"]), signal.SIGQUIT)
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:  # until the port refuses: the server is really gone
@@ -145,6 +151,46 @@ def test_database_stopped_mid_run_is_one_p1_and_the_rest_skip(product: Product, 
     assert "stopped answering" in run.report_files()["xml"].read_text()
     no_internals(run)
     assert " error" not in run.output.splitlines()[-1]  # pytest's final line: no errors
+
+
+@pytest.mark.fault(scenario="database restarted in the middle of -m 'triage or rls' (our sessions terminated)",
+                   expect="0 P0; one P1 'stopped answering at HH:MM:SS UTC'; one bounded reconnect succeeds and "
+                          "the later checks run on the restarted server; summary says when it answered again")
+def test_database_restarted_mid_run_is_one_p1_and_the_rest_runs(product: Product, tmp_path: Path,
+                                                                 supabase_server: EmbeddedInfo) -> None:
+    plugin_dir = tmp_path / "plugins"
+    plugin_dir.mkdir()
+    (plugin_dir / "stopper.py").write_text(textwrap.dedent(STOPPER))
+    with demo_clone(supabase_server) as name:
+        env = {"T_DB_URL": with_db(supabase_server.dsn, name), "PYTHONPATH": str(plugin_dir), "STOP_HOW": "restart",
+               "STOP_ADMIN_DSN": with_db(supabase_server.admin_dsn, name),
+               "STOP_AT": "test_matrix.py::test_reads_return_exactly_own_tenant_rows"}
+        run = product.run("-p", "stopper", "-m", "triage or rls", "--target=t", targets_toml=demo_target(),
+                          env=env, timeout=300)
+    assert p0s(run) == [], [(r["nodeid"], r["title"]) for r in p0s(run)]
+    told = findings(run)
+    assert len(told) == 1 and told[0]["cause"]["kind"] == "target_gone", \
+        [(r["nodeid"], r["outcome"], r["title"]) for r in told]
+    assert told[0]["severity"] == "P1" and re.search(r"stopped answering at \d\d:\d\d:\d\d UTC", told[0]["title"])
+    later = run.results[run.results.index(told[0]) + 1:]
+    assert sum(r["outcome"] == "passed" for r in later) > 20  # the reconnect worked: verdicts again
+    assert not any(r.get("cause") for r in later)
+    assert re.search(r"t answered again at \d\d:\d\d:\d\d UTC", run.output), run.output[-3000:]
+    assert run.returncode == 6
+    no_internals(run)
+
+
+@pytest.mark.fault(scenario="plain PostgreSQL as --target=prod under pytest-xdist (-n 2)",
+                   expect="still one 'not Supabase-shaped' finding for the run (workers' duplicates folded)")
+def test_one_finding_per_cause_under_xdist(product: Product) -> None:
+    with faults.small_cluster(max_connections=40, superuser_reserved=3) as plain:
+        run = product.run("-n", "2", "-m", "triage or rls", "--target=prod", timeout=300,
+                          targets_toml='[targets.prod]\nkind = "url"\n', env={"SUPABASE_DB_URL": plain.admin_dsn})
+    shaped = [r for r in findings(run) if (r.get("cause") or {}).get("kind") == "not_supabase"]
+    assert len(shaped) == 1, [(r["nodeid"], r["title"][:80]) for r in findings(run)]
+    pointing = [r for r in run.results if r.get("cause") and r is not shaped[0]]
+    assert pointing and {r["cause"]["first_nodeid"] for r in pointing} == {shaped[0]["nodeid"]}
+    assert p0s(run) == []
 
 
 # --- the throwaway target cannot be built ---------------------------------------------------------
