@@ -19,9 +19,11 @@ from typing import Any, Literal
 import pytest
 
 from dbrunbook.exceptions import usage_error
+from dbrunbook.urls import has_password
 
 ValueKind = Literal["str", "url", "bool", "int", "number", "env", "envs", "path", "choice", "table", "tables"]
 _ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+_WORD = re.compile(r"^[\w.\- ]{1,40}$")
 _NUMBER_TYPES = (int, float)
 
 
@@ -189,6 +191,10 @@ def check_value(value: Any, spec: Key, key: str, where: str, path: Path) -> Any:
             raise _bad(path, where, key, spec, value)
         if kind == "url" and not value.startswith(("http://", "https://")):
             raise _bad(path, where, key, spec, value, "is not an http(s) URL")
+        if kind == "url" and has_password(value):
+            raise _bad(path, where, key, spec, value, "contains a password; secrets never go in this file")
+        if kind == "path" and "://" in value:
+            raise _bad(path, where, key, spec, value, "holds a URL, not a path")
         return value
     if kind == "bool":
         if not isinstance(value, bool):
@@ -196,7 +202,8 @@ def check_value(value: Any, spec: Key, key: str, where: str, path: Path) -> Any:
         return value
     if kind == "choice":
         if value not in spec.choices:
-            shown = repr(value) if isinstance(value, str) and len(value) <= 40 else _shown(value)
+            # a word is echoed (a typo is easier to see); anything longer may be a pasted secret
+            shown = repr(value) if isinstance(value, str) and _WORD.match(value) else _shown(value)
             raise _bad(path, where, key, spec, value, f"= {shown} is not {spec.describe()}")
         return value
     if kind == "env":
@@ -248,3 +255,4 @@ def check_table(table: Mapping[str, Any], keys: Mapping[str, Key], where: str, p
     """Check every key of one table (unknown keys first); return the normalized values."""
     check_keys(table, keys, where, path)
     return {k: check_value(v, keys[k], k, where, path) for k, v in table.items()}
+

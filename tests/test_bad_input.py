@@ -101,6 +101,9 @@ USAGE = [
          toml=service('name = "api"\npooler_mode = "txn"')),
     Case("health_url without http://", ("[[targets.t.services]] #1", "health_url is not an http(s) URL"),
          toml=service('name = "api"\nhealth_url = "localhost:4000/health"')),
+    Case("password in a service's health_url", ("[[targets.t.services]] #1", "health_url contains a password"),
+         toml=service(f'name = "api"\nhealth_url = "http://admin:{PASSWORD}@127.0.0.1:4000/health"'),
+         never=(PASSWORD,)),
     Case("db_url_env = [] (no variable)", ("[targets.t]", "db_url_env is an array", "environment variable name"),
          toml='[targets.t]\nkind = "url"\ndb_url_env = []\n'),
     Case("pg_major = 9", ("[targets.t]", "pg_major = 9", "out of range", ">= 12"), toml=url_target("pg_major = 9")),
@@ -244,3 +247,34 @@ def test_unusable_input_file_is_one_setup_cause_and_the_rest_still_runs(
         assert {r["outcome"] for r in dependent if r not in stopped} == {"passed"}, run.output[-3000:]
     else:  # nothing that depends on the file passed: no silent green
         assert "passed" not in {r["outcome"] for r in dependent}, [(r["nodeid"], r["outcome"]) for r in dependent]
+
+
+WRONG_VALUES = ['42', '-1', '0', '1e400', 'nan', '"x"', '""', 'true', '[]', '[1]', '["A", 2]', '{a = 1}',
+                '2026-01-01', '"postgresql://u:p@h/db"']
+
+
+def test_any_value_of_any_key_is_accepted_or_a_usage_error(tmp_path: Path) -> None:
+    """Every key, every kind of wrong value: a UsageError naming the key, never another exception."""
+    from dbrunbook import config, configkeys
+
+    tables = {"[targets.t]": configkeys.TARGET_KEYS, "[targets.t.thresholds]": configkeys.THRESHOLD_KEYS,
+              "[[targets.t.services]]": configkeys.SERVICE_KEYS, "[escalation]": configkeys.ESCALATION_KEYS}
+    path = tmp_path / "dbrunbook.toml"
+    tried = 0
+    for header, keys in tables.items():
+        for key in keys:
+            for value in WRONG_VALUES:
+                target = "" if header == "[targets.t]" and key == "kind" else 'kind = "url"\n'
+                body = 'name = "api"\n' if "services" in header and key != "name" else ""
+                line = f"{body}{key} = {value}\n"
+                path.write_text(f"[targets.t]\n{target}{line}" if header == "[targets.t]"
+                                else f"[targets.t]\n{target}\n{header}\n{line}")
+                tried += 1
+                try:
+                    specs = config.load_targets(path)
+                    config.select_targets(specs, ["t"], path)
+                    config.load_escalation(path)
+                except pytest.UsageError as exc:
+                    assert key in str(exc).splitlines()[0], (header, key, value, str(exc))
+                    assert "p@h" not in str(exc), "a URL pasted into a key is echoed"
+    assert tried > 500
