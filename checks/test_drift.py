@@ -39,6 +39,10 @@ def test_expected_schema_can_be_built(target: Target, drift_result: drift.Target
     """The baseline exists (the migrations apply on a clean shadow) and the target's catalog is readable."""
     base = drift_result.baseline
     check.add_evidence("baseline", {"kind": base.kind, "label": base.label, "notes": base.notes + drift_result.notes})
+    if drift_result.cause is not None:  # locked, or a right missing: no verdict about the schema
+        raise drift_result.cause
+    if drift_result.error is not None:  # timeout, lost connection: classified by the verdict hooks
+        raise drift_result.error
     if drift_result.problem:
         check.fail(check.finding(drift_result.problem, f"target {target.name}",
                                  "connect as postgres (or a role that can read pg_catalog) and rerun"))

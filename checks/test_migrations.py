@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from dbrunbook import history
+from dbrunbook import history, lockguard
 from dbrunbook.checking import Check
 from dbrunbook.config import RunbookConfig
 from dbrunbook.migrations import migrations_dir, scan
@@ -34,6 +34,7 @@ def migrations_folder(target: Target, runbook_config: RunbookConfig, pytestconfi
     return migrations_dir(workdir)
 
 
+HISTORY_TABLE = "supabase_migrations.schema_migrations"
 _REMOTE_KEY = pytest.StashKey[dict[str, history.RemoteHistory]]()
 
 
@@ -41,6 +42,7 @@ _REMOTE_KEY = pytest.StashKey[dict[str, history.RemoteHistory]]()
 def remote(target: Target, db: Any, pytestconfig: pytest.Config) -> history.RemoteHistory:
     """The target's history table, read once per target and run."""
     cache = pytestconfig.stash.setdefault(_REMOTE_KEY, {})
+    lockguard.skip_if_locked(target, db, relations=[HISTORY_TABLE])  # `migration repair` truncates it
     if target.name not in cache:
         cache[target.name] = history.read_remote(db, target.policy)
     found = cache[target.name]
@@ -77,6 +79,7 @@ def test_every_migration_file_is_applied_by_the_cli(migrations_folder: Path, che
 @pytest.mark.check("migrations.history_table_present", severity="P2", runbook=RUNBOOK)
 def test_target_has_a_migration_history(target: Target, db: Any, check: Check, pytestconfig: pytest.Config) -> None:
     """supabase_migrations.schema_migrations exists and can be read."""
+    lockguard.skip_if_locked(target, db, relations=[HISTORY_TABLE])
     found = history.read_remote(db, target.policy)
     pytestconfig.stash.setdefault(_REMOTE_KEY, {})[target.name] = found
     check.add_evidence("history", {"present": found.present, "versions": [r.version for r in found.rows]})

@@ -184,31 +184,42 @@ def take(conn: psycopg.Connection[dict[str, Any]], policy: SessionPolicy, source
     return Snapshot(source, version, {k: objects.get(k, {}) for k in KINDS}, available)
 
 
+_SIMPLE = frozenset({str, int, float, bool, type(None)})
+#: Columns of the catalog probes that hold free text (bodies, definitions, expressions, settings,
+#: cron commands): the only places a key or password can appear. Names and flags cannot.
+_FREE_TEXT = frozenset({"source", "sql_body", "command", "default", "generated", "definition", "using_expr",
+                        "check_expr", "value", "options", "config", "partition_key", "partition_bound"})
+
+
 def _plain(v: Any) -> Any:
+    if type(v) in _SIMPLE:
+        return v
     if isinstance(v, list | tuple):
-        return [x if isinstance(x, str | int | float | bool) else str(x) for x in v]
-    return v if v is None or isinstance(v, str | int | float | bool) else str(v)
+        return [x if type(x) in _SIMPLE else str(x) for x in v]
+    return str(v)
 
 
 def _jsonable(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """Rows with JSON values, redacted at the source.
+    """Rows with JSON values, free text redacted at the source.
 
     Bodies and cron commands often carry keys (net.http_post headers) and snapshots are written to
-    disk; both sides of a diff are redacted alike. One redaction pass over all of a probe's text
-    first: when it changes nothing (the usual case), no string needs its own pass (this was half of
-    the time of a 500-table snapshot).
+    disk; both sides of a diff are redacted alike. One redaction pass over all of a probe's free
+    text first: when it changes nothing (the usual case), no string needs its own pass (per-string
+    redaction was half of the time of a 500-table snapshot).
     """
-    out = [{k: _plain(v) for k, v in row.items()} for row in rows]
-    texts = [x for row in out for v in row.values() for x in (v if isinstance(v, list) else [v]) if isinstance(x, str)]
+    out = [{k: v if type(v) in _SIMPLE else _plain(v) for k, v in row.items()} for row in rows]
+    columns = [k for k in (out[0] if out else ()) if k in _FREE_TEXT]
+    texts = [x for row in out for k in columns for x in (row[k] if isinstance(row[k], list) else (row[k],))
+             if isinstance(x, str)]
     blob = "\x00".join(texts)
-    if REDACTOR.text(blob) == blob:
+    if not columns or REDACTOR.text(blob) == blob:
         return out
 
     def clean(v: Any) -> Any:
         if isinstance(v, list):
             return [REDACTOR.text(x) if isinstance(x, str) else x for x in v]
         return REDACTOR.text(v) if isinstance(v, str) else v
-    return [{k: clean(v) for k, v in row.items()} for row in out]
+    return [{k: clean(v) if k in _FREE_TEXT else v for k, v in row.items()} for row in out]
 
 
 @dataclass(frozen=True)
@@ -262,7 +273,7 @@ def diff(expected: Snapshot, actual: Snapshot) -> list[DriftItem]:
                 items.append(DriftItem(kind, key, "missing", want[key], None))
             elif key not in want:
                 items.append(DriftItem(kind, key, "unexpected", None, have[key]))
-            else:
+            elif want[key] != have[key]:  # equal dicts (the usual case) need no field-by-field walk
                 fields = tuple(f for f in sorted(set(want[key]) | set(have[key]))
                                if not f.startswith("_") and f not in skip and want[key].get(f) != have[key].get(f))
                 if fields:

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from dbrunbook import catalog, driftscope, inputfiles, options
+from dbrunbook import catalog, driftscope, inputfiles, lockguard, options
 from dbrunbook.catalog import DriftItem, Snapshot
 from dbrunbook.exceptions import MigrationFailed, first_line
 from dbrunbook.history import resolve_workdir
@@ -62,6 +62,10 @@ class TargetDrift:
     scope: str = "user"
     notes: list[str] = field(default_factory=list)
     problem: str | None = None
+    #: why no verdict could be reached (a lock, a missing right), raised by drift.baseline
+    cause: Inconclusive | None = None
+    #: an error reading the target's catalog, re-raised by drift.baseline for the verdict hooks to classify
+    error: Exception | None = None
     #: --snapshot-out could not be written: drift.baseline reports it (setup), the diff still counts
     snapshot_error: Inconclusive | None = None
 
@@ -114,17 +118,32 @@ class DriftSession:
         snapshot_path = options.value(self.config, "dbrunbook_compare_snapshot")
         if snapshot_path:  # an unusable --compare-snapshot stops the drift checks before any probe (setup)
             self._loaded_snapshot(Path(str(snapshot_path)).expanduser())
+        # The catalog deparse functions (pg_get_expr on policies, defaults, partition keys, views) queue
+        # behind an ACCESS EXCLUSIVE lock until lock_timeout: skip at once and name the blocker instead.
+        locked = {r: p for r, p in lockguard.exclusive_locks(target, db).items()
+                  if not r.startswith(("pg_catalog.", "pg_toast.", "pg_temp", "information_schema."))}
+        if locked:
+            result = TargetDrift(target.name, Baseline("migrations", "not built: the target's catalog was not read"))
+            result.cause = Inconclusive("locked", f"drift not checked on {target.name}: "
+                                        f"{lockguard.describe(locked, sorted(locked))}",
+                                        fix="rerun pytest -m drift once the lock is released", scope="drift catalog")
+            result.problem = result.cause.message
+            self.results[target.name] = result
+            return result
         problem: str | None = None
+        error: Exception | None = None
         try:
             actual: Snapshot | None = catalog.take(db, target.policy, f"target {target.name}")
-        except Exception as exc:  # psycopg.Error: permissions, timeouts; reported, not raised
-            actual = None
+        except Exception as exc:  # psycopg.Error: classified by the check (locked, rights, timeout, gone)
+            actual, error = None, exc
             problem = f"cannot read {target.name}'s catalog: {first_line(exc)}"
         snapshot_error = self._write_snapshot(target.name, actual) if actual is not None else None
         baseline = self.baseline(target, actual.major if actual else None)
         result = TargetDrift(target.name, baseline, actual, snapshot_error=snapshot_error)
         if actual is None:
             result.problem = problem
+            result.cause = _cause(target.name, error)
+            result.error = error if result.cause is None else None
         elif baseline.snapshot is not None:
             result.scope = self.scope
             result.items, result.hidden = driftscope.split(
@@ -347,6 +366,20 @@ def get(config: pytest.Config) -> DriftSession:
         config.pluginmanager.register(found, "dbrunbook-drift")
         config.add_cleanup(found.close)
     return found
+
+
+def _cause(target: str, exc: BaseException | None) -> Inconclusive | None:
+    """A lock or a missing right behind a failed catalog read (timeouts and lost connections: the hooks')."""
+    if exc is None:
+        return None
+    if lockguard.gave_up(exc):
+        return Inconclusive("locked", f"drift not checked on {target}: {lockguard.gave_up_reason(exc)}",
+                            fix="rerun pytest -m drift once the lock is released", scope="drift catalog")
+    if getattr(exc, "sqlstate", None) == "42501":
+        return Inconclusive("rights", f"cannot read {target}'s catalog: {first_line(exc)}",
+                            fix="connect as postgres (or a role that can read pg_catalog) and rerun",
+                            scope="drift catalog")
+    return None
 
 
 #: Roles whose reach is the Data API's: a grant to one of them opens a table over HTTP.

@@ -50,10 +50,15 @@ def skip_if_locked(target: Target, conn: psycopg.Connection[dict[str, Any]], *,
     prefixes = tuple(f"{s}." for s in schemas)
     hits = sorted(r for r in locked if r in wanted or r.startswith(prefixes))
     if hits:
-        pids = sorted({p for r in hits for p in locked[r]})
-        pytest.skip(f"{', '.join(hits[:5])}{' ...' if len(hits) > 5 else ''} locked ACCESS EXCLUSIVE by pid "
-                    f"{', '.join(map(str, pids))}: not probed (it would wait behind the lock); see "
-                    "locks.blocking_chains for the blocker and the mitigation")
+        pytest.skip(describe(locked, hits))
+
+
+def describe(locked: dict[str, list[int]], hits: list[str]) -> str:
+    """One line naming the locked relations and the pids holding or awaiting the lock."""
+    pids = sorted({p for r in hits for p in locked[r]})
+    return (f"{', '.join(hits[:5])}{' ...' if len(hits) > 5 else ''} locked ACCESS EXCLUSIVE by pid "
+            f"{', '.join(map(str, pids))}: not probed (it would wait behind the lock); see "
+            "locks.blocking_chains for the blocker and the mitigation")
 
 
 def gave_up(exc: BaseException | None) -> bool:

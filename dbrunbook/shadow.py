@@ -134,8 +134,8 @@ class ShadowPool:
         store = cluster.cache_root() / "snapshots"
         shadow_path, platform_path = store / f"shadow-{project}.json", store / f"platform-{base}.json"
         found = ShadowSnapshots(workdir, label, cached=True)
-        found.shadow = _load(shadow_path)
-        found.platform = _load(platform_path)
+        found.shadow = _load(shadow_path, label)
+        found.platform = _load(platform_path, f"the {era} platform layer (no migrations)")
         if found.shadow is None:
             found.cached = False
             shadow = self.get(workdir, mode=mode, platform=era, target_major=major)
@@ -202,10 +202,9 @@ class ShadowPool:
         self._snapshots.clear()
 
 
-def _load(path: Path) -> Snapshot | None:
+def _load(path: Path, source: str) -> Snapshot | None:
     try:
-        data = json.loads(path.read_bytes())
-        return Snapshot.from_json(data, str(data.get("source") or path))
+        return Snapshot.from_json(json.loads(path.read_bytes()), source)
     except (OSError, ValueError):
         return None
 

@@ -230,6 +230,24 @@ def test_a_version_used_twice_stops_the_shadow_with_one_clear_line(
     assert "give this file its own timestamp" in result["cause"]["fix"]
 
 
+@pytest.mark.fault(scenario="a migration holding ACCESS EXCLUSIVE on a tenant table during drift",
+                   expect="inconclusive locked: drift.baseline names the blocker's pid; drift kinds skip")
+def test_drift_skips_a_locked_catalog_naming_the_blocker(product: Product, supabase_server: EmbeddedInfo) -> None:
+    with cloned_database(supabase_server, "drift_locked") as clone, psycopg.connect(clone.dsn) as migration:
+        migration.execute("alter table public.customers add column locked_by_migration int")  # not committed
+        blocker = migration.info.backend_pid
+        run = product.run(*DRIFT, "checks/test_migrations.py", "--target=t", targets_toml=_toml(demo_workdir()),
+                          env={"T_DB_URL": clone.dsn})
+        migration.rollback()
+    assert run.returncode == 6, run.output
+    result = run.result("drift.baseline")
+    assert result["outcome"] == "inconclusive" and result["cause"]["kind"] == "locked", result
+    assert "public.customers" in result["cause"]["message"] and f"pid {blocker}" in result["cause"]["message"]
+    assert "cannot read" not in run.output and "connect as postgres" not in run.output
+    assert all(run.outcome(f"drift.{k}") == "skipped" for k in KINDS)
+    assert run.outcome("migrations.no_pending") == "passed"  # the history table is not locked
+
+
 TWO_TARGETS = """
 [targets.t]
 kind = "url"

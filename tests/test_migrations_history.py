@@ -176,3 +176,21 @@ def test_a_duplicate_of_an_applied_version_is_not_an_edit(product: Product, supa
     assert run.returncode == 1, run.output
     assert run.outcome("migrations.applied_files_unchanged") == "passed"
     assert "version 20250321160000 is used by 2 files" in run.message("migrations.folder_hygiene")
+
+
+@pytest.mark.fault(scenario="history table locked ACCESS EXCLUSIVE (a `migration repair` in progress)",
+                   expect="skip: history checks name the blocker's pid, no wait")
+def test_a_locked_history_table_is_skipped_naming_the_blocker(product: Product, supabase_server: EmbeddedInfo,
+                                                              tmp_path: Path) -> None:
+    with cloned_database(supabase_server, "hist_locked") as clone, psycopg.connect(clone.admin_dsn) as repair:
+        repair.execute("lock table supabase_migrations.schema_migrations in access exclusive mode")
+        blocker = repair.info.backend_pid
+        run = product.run("-m", "migrations", "--target=t", targets_toml=_target(demo_workdir()),
+                          env={"T_DB_URL": clone.dsn})
+        repair.rollback()
+    assert run.returncode == 0, run.output
+    for check_id in HISTORY[1:]:
+        result = run.result(check_id)
+        assert result["outcome"] == "skipped", result
+        assert f"locked ACCESS EXCLUSIVE by pid {blocker}" in str(result.get("message") or result), result
+    assert run.outcome("migrations.folder_hygiene") == "passed"
