@@ -70,7 +70,7 @@ class Registry:
 
     def see(self, exc: Inconclusive, target: str | None, nodeid: str) -> tuple[SeenCause, bool]:
         """Record ``exc`` for ``nodeid``; returns the first report of its cause and whether this is it."""
-        key = exc.key(target)
+        key = dedup_key(exc.key(target))
         first = self.seen.get(key)
         if first is not None:
             return first, False
@@ -106,6 +106,21 @@ class Registry:
                 gone.back, gone.back_at = True, datetime.now(UTC)
                 return
         raise gone.cause(target.name)
+
+
+#: Causes that are a property of the whole target, whatever scope the raiser gave: a target stops
+#: answering once, and a statement_timeout too small for it is one finding, not one per probe kind.
+TARGET_WIDE = ("target_gone", "timeout")
+
+
+def dedup_key(key: tuple[str, str, str]) -> tuple[str, str, str]:
+    """``Inconclusive.key`` with the scope dropped for target-wide kinds.
+
+    >>> dedup_key(("prod", "timeout", "rls")), dedup_key(("prod", "setup", "rls.toml"))
+    (('prod', 'timeout', ''), ('prod', 'setup', 'rls.toml'))
+    """
+    target, kind, scope = key
+    return (target, kind, "" if kind in TARGET_WIDE else scope)
 
 
 #: This process's registry; ``reset()`` at configure (pytester runs several sessions in one process).

@@ -182,7 +182,7 @@ def pytest_runtest_logreport(report: pytest.TestReport) -> None:
     if cause:
         # Under xdist every worker reports its own first: one per cause for the run, the first the
         # controller heard of; every record of that cause points at it.
-        key = (record["target"], cause["kind"], cause.get("scope", ""))
+        key = causes.dedup_key((record["target"] or "", cause["kind"], cause.get("scope", "")))
         first = _FIRST.setdefault(key, report.nodeid if record["outcome"] == "inconclusive" else cause["first_nodeid"])
         if first != cause["first_nodeid"] or (record["outcome"] == "inconclusive" and first != report.nodeid):
             record.update(outcome="skipped", severity=record["marker_severity"], findings=[],

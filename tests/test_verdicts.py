@@ -484,3 +484,26 @@ def test_one_millisecond_role_timeout_gives_no_false_finding(product: Product,
     assert findings(run) == [], [(r["nodeid"], r["title"][:120]) for r in findings(run)]
     assert run.returncode == 0 and run.outcome("rls.read_isolation") == "passed"
     no_internals(run)
+
+
+@pytest.mark.fault(scenario="probes slower than statement_timeout (statement_timeout_ms = 1), -m 'triage or rls'",
+                   expect="0 P0, no verdict from a cancelled probe; one P2 'timeout' cause, the checks it stopped "
+                          "skip pointing at it; exit 6")
+def test_probes_slower_than_statement_timeout_are_one_timeout_cause(product: Product,
+                                                                     supabase_server: EmbeddedInfo) -> None:
+    toml = demo_target("[targets.t.thresholds]\nstatement_timeout_ms = 1\n")
+    with demo_clone(supabase_server) as name:
+        run = product.run("-m", "triage or rls", "--target=t", targets_toml=toml, timeout=300,
+                          env={"T_DB_URL": with_db(supabase_server.dsn, name)})
+    told = findings(run)
+    assert p0s(run) == [] and len(told) == 1, [(r["nodeid"], r["outcome"], r["title"][:120]) for r in told]
+    if told[0]["check_id"] == "triage.db_reachable":
+        # Even `select 1` did not fit in 1 ms: one P1 verdict that names the setting, every other check skips.
+        assert told[0]["outcome"] == "failed" and "statement" in told[0]["message"], told[0]["message"]
+        assert run.returncode == 1
+        return
+    cause = one_cause(run, "timeout")
+    assert cause["severity"] == "P2" and "statement timeout" in cause["title"], cause["title"]
+    stopped = [r for r in run.results if (r.get("cause") or {}).get("first_nodeid") == cause["nodeid"]]
+    assert len(stopped) >= 2 and {r["outcome"] for r in stopped} == {"inconclusive", "skipped"}
+    assert run.returncode == 6
