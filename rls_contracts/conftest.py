@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 
 from dbrunbook.rls import discovery, loading, matrix
-from dbrunbook.rls.contract import Contract
+from dbrunbook.rls.contract import Contract, Operation
 from dbrunbook.targets import Target
 
 #: One probe per (target, table) for the run: its columns are read once.
@@ -28,6 +28,23 @@ def table_probe(target: Target, db: Any, contract: Contract, table: str) -> matr
         seed = contract.seed_sql if not target.spec.read_only else None
         _PROBES[key] = matrix.Probe(db, target.policy, spec, cols, tuple(contract.tenants.values()), seed)
     return _PROBES[key]
+
+
+#: Outcomes of one batch (target, table, operation) -> identity -> outcome, taken by their nodes.
+_BATCHES: dict[tuple[str, str, str], dict[str, matrix.Outcome]] = {}
+
+
+def cell_outcome(target: Target, db: Any, contract: Contract, table: str, identity: str,
+                 op: Operation) -> tuple[matrix.Probe, matrix.Outcome]:
+    """One cell's outcome. The first node of a table and operation probes every identity of the
+    contract in one server-side batch; each node then reports its own cell.
+    """
+    probe = table_probe(target, db, contract, table)
+    key = (target.name, table, op)
+    if identity not in _BATCHES.get(key, {}):
+        outcomes = matrix.run_table(probe, contract.identities, op)
+        _BATCHES[key] = {o.identity: o for o in outcomes}
+    return probe, _BATCHES[key].pop(identity)
 
 
 @pytest.fixture

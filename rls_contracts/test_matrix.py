@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from conftest import cell_property, pending_cell, table_probe
+from conftest import cell_outcome, cell_property, pending_cell
 from dbrunbook import lockguard
 from dbrunbook.checking import Check
 from dbrunbook.outcomes import Inconclusive
@@ -38,8 +38,7 @@ def _run(request: pytest.FixtureRequest, target: Target, db: Any, check: Check, 
             f"{contract.path}", "fix the policy, or renew the waiver with a new reason and expiry date"))
     identity = contract.identity(identity_name)
     lockguard.skip_if_locked(target, db, relations=[table])
-    probe = table_probe(target, db, contract, table)
-    outcome = matrix.run(probe, identity, op)  # type: ignore[arg-type]
+    probe, outcome = cell_outcome(target, db, contract, table, identity_name, op)  # type: ignore[arg-type]
     check.add_evidence("probe", {"table": table, "identity": identity_name, "operation": op,
                                  "role": identity.role, "claims": identity.claims, **outcome.evidence,
                                  "state": outcome.state, "problem": outcome.problem, "rows": outcome.rows})

@@ -8,6 +8,7 @@ share. Each cell ends ok, leak, blocking, inconclusive (with its cause) or not p
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from psycopg import errors
@@ -15,15 +16,17 @@ from psycopg import errors
 from dbrunbook import session
 from dbrunbook.exceptions import first_line
 from dbrunbook.outcomes import Inconclusive
+from dbrunbook.rls.batch import Program, run_cells
 from dbrunbook.rls.contract import Identity, Operation
 from dbrunbook.rls.probe import CAP, SAMPLE, Outcome, Probe, sqlstate
-from dbrunbook.rls.reads import capped_count, probe_select
-from dbrunbook.rls.writes import probe_delete, probe_insert, probe_update
+from dbrunbook.rls.reads import capped_count, probe_select, select_program
+from dbrunbook.rls.writes import delete_program, insert_program, update_program
 
-__all__ = ["CAP", "PROBES", "SAMPLE", "Outcome", "Probe", "capped_count", "cell", "probe_delete", "probe_insert",
-           "probe_select", "probe_update", "run"]
+__all__ = ["CAP", "PROGRAMS", "SAMPLE", "Outcome", "Probe", "capped_count", "cell", "probe_select", "run",
+           "run_table"]
 
-PROBES = {"select": probe_select, "insert": probe_insert, "update": probe_update, "delete": probe_delete}
+PROGRAMS: dict[str, Callable[[Probe, Identity], Program]] = {
+    "select": select_program, "insert": insert_program, "update": update_program, "delete": delete_program}
 #: Rows shown per cell in the reports (already redacted to keys).
 CELL_ROWS = 3
 
@@ -52,11 +55,15 @@ def seed_error(p: Probe) -> Inconclusive | None:
 
 def run(p: Probe, identity: Identity, op: Operation) -> Outcome:
     """Run one cell of the matrix (every transaction of it starts with the contract's seed, if any)."""
+    return run_table(p, [identity], op)[0]
+
+
+def run_table(p: Probe, identities: Sequence[Identity], op: Operation) -> list[Outcome]:
+    """Every identity's cell of one table and operation, batched on the server; one outcome each."""
     cause = seed_error(p)
     if cause is not None:
-        return Outcome(p.table.name, identity.name, op, inconclusive=cause)
-    with session.seeding(p.seed_sql):
-        return PROBES[op](p, identity)
+        return [Outcome(p.table.name, i.name, op, inconclusive=cause) for i in identities]
+    return run_cells(p, [PROGRAMS[op](p, i) for i in identities])
 
 
 def cell(p: Probe, identity: Identity, op: Operation, out: Outcome | None, *, state: str | None = None,

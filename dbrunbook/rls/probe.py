@@ -113,6 +113,25 @@ class Probe:
         return sql.SQL("coalesce((" + text + "), false)"), {"tenant": identity.tenant_id,
                                                             "sub": identity.sub}
 
+    def oracle_sql(self, identity: Identity, op: Operation | None = None) -> sql.Composable:
+        """The oracle with the identity's values as literals (plans run on the server take no parameters).
+
+        With ``op`` = select and a ``deny`` verdict the identity should see nothing.
+        """
+        if identity.scope == "all":
+            return sql.SQL("true")
+        if identity.scope == "none" or (op == "select" and self.table.verdict(identity, op) == "deny"):
+            return sql.SQL("false")
+        parts: list[sql.Composable] = []
+        for piece in re.split(r"((?<!:):tenant\b|(?<!:):sub\b)", self.table.oracle):
+            if piece == ":tenant":
+                parts.append(sql.Literal(identity.tenant_id))
+            elif piece == ":sub":
+                parts.append(sql.Literal(identity.sub))
+            elif piece:
+                parts.append(sql.SQL(piece))
+        return sql.SQL("coalesce(({}), false)").format(sql.Composed(parts))
+
     def full(self, query: sql.Composable, params: dict[str, Any] | None = None) -> list[dict[str, Any]]:
         """A query with full rights (the probe role), in its own rolled-back transaction."""
         return session.query(self.conn, self.policy, query.as_string(self.conn), params)

@@ -4,26 +4,20 @@ from __future__ import annotations
 
 from typing import Any
 
-from psycopg import errors, sql
+from psycopg import sql
 
 from dbrunbook import lockguard
 from dbrunbook.exceptions import first_line
 from dbrunbook.outcomes import Inconclusive
+from dbrunbook.rls.batch import Plan, Program, Result, Step, quote
 from dbrunbook.rls.contract import Identity
-from dbrunbook.rls.probe import CAP, FULL_RIGHTS, SAMPLE, Outcome, Probe, inconclusive, no_data, sqlstate
-from dbrunbook.rls.request import as_request
+from dbrunbook.rls.probe import CAP, SAMPLE, Outcome, Probe, inconclusive, no_data, sqlstate
 
 
 def capped_count(ident: sql.Composable, where: sql.Composable) -> sql.Composed:
     """``count(*)`` that stops at CAP + 1 rows: a read probe of a 100-million-row table stays cheap."""
     return sql.SQL("select count(*) as n from (select 1 from {} t where {} limit {}) s").format(
         ident, where, sql.Literal(CAP + 1))
-
-
-def _expected_and_total(p: Probe, pred: sql.Composable) -> sql.Composed:
-    """Oracle rows and all rows, both capped, in one statement (full rights)."""
-    return sql.SQL("select ({}) as n, ({}) as total").format(capped_count(p.ident, pred),
-                                                             capped_count(p.ident, sql.SQL("true")))
 
 
 def missing_role(identity: Identity) -> Inconclusive:
@@ -33,7 +27,38 @@ def missing_role(identity: Identity) -> Inconclusive:
                         scope=f"role {identity.role}")
 
 
-def probe_select(p: Probe, identity: Identity) -> Outcome:
+def _read_step(p: Probe, *, by_ctid: bool) -> Step:
+    """As the identity: the keys and locations of the rows it sees (at most CAP), and a capped count."""
+    locator = sql.SQL("t.ctid") if by_ctid else p.key()
+    return Step(quote(p, sql.SQL(
+        "select jsonb_build_object('rows', coalesce((select jsonb_agg(jsonb_build_array(s.k, s.loc)) from "
+        "(select {key} as k, {loc}::text as loc from {t} t limit {cap}) s), '[]'::jsonb), "
+        "'count', ({count}))").format(key=p.key(), loc=locator, t=p.ident, cap=sql.Literal(CAP),
+                                      count=capped_count(p.ident, sql.SQL("true")))), as_identity=True)
+
+
+def _oracle_step(p: Probe, pred: sql.Composable, *, by_ctid: bool, after_read: bool) -> Step:
+    """With full rights, same transaction: the oracle's count, all rows (capped), and seen rows it forbids."""
+    seen = sql.SQL("(select coalesce(array_agg(e ->> 1), '{}'::text[]) from jsonb_array_elements("
+                   "current_setting('dbrunbook.s0')::jsonb -> 'rows') e)" if after_read else "'{}'::text[]")
+    found = (sql.SQL("t.ctid = any({}::tid[])").format(seen) if by_ctid
+             else sql.SQL("{} = any({}::text[])").format(p.key(), seen))
+    return Step(quote(p, sql.SQL(
+        "select jsonb_build_object('n', ({n}), 'total', ({total}), 'leaked', coalesce((select jsonb_agg(x.k) from "
+        "(select {key} as k from {t} t where {found} and not ({pred}) limit {cap}) x), '[]'::jsonb))").format(
+        n=capped_count(p.ident, pred), total=capped_count(p.ident, sql.SQL("true")), key=p.key(), t=p.ident,
+        found=found, pred=pred, cap=sql.Literal(CAP))))
+
+
+def _missing_step(p: Probe, pred: sql.Composable, visible: list[str]) -> Step:
+    """With full rights: a few rows the identity should see but did not."""
+    return Step(quote(p, sql.SQL(
+        "select coalesce(jsonb_agg(x.k), '[]'::jsonb) from (select {key} as k from {t} t where {pred} "
+        "and not ({key} = any({seen}::text[])) limit {n}) x").format(
+        key=p.key(), t=p.ident, pred=pred, seen=sql.Literal(visible), n=sql.Literal(SAMPLE))))
+
+
+def select_program(p: Probe, identity: Identity) -> Program:
     """Reads return exactly the oracle's rows: more is a leak, fewer is blocking.
 
     One transaction does it all (the request, then the oracle with full rights on the same data), and
@@ -42,48 +67,39 @@ def probe_select(p: Probe, identity: Identity) -> Outcome:
     catalog without a statement (no ERROR in the server log): it reads nothing.
     """
     out = Outcome(p.table.name, identity.name, "select")
-    pred, params = p.oracle(identity)
-    if p.table.verdict(identity, "select") == "deny":
-        pred, params = sql.SQL("false"), {}
     allowed = p.may(identity.role, "select")
     if allowed is None:
         out.inconclusive = missing_role(identity)
         return out
+    pred = p.oracle_sql(identity, "select")
     # Ordinary tables: rows seen by the identity are found again by ctid (a TID scan). Views and
     # partitioned tables: by their key (a scan, bounded by statement_timeout).
     by_ctid = not p.table.is_view and p.plain
-    locator = sql.SQL("t.ctid") if by_ctid else p.key()
-    found = sql.SQL("t.ctid = any(%(seen)s::tid[])") if by_ctid else sql.SQL("{} = any(%(seen)s)").format(p.key())
-    leaked_q = sql.SQL("select {} as k from {} t where {} and not ({})").format(p.key(), p.ident, found, pred)
-    visible: list[str] = []
-    count = 0
-    counts: dict[str, Any] | None = None
-    leaked: list[str] = []
+    steps = ((_read_step(p, by_ctid=by_ctid),) if allowed else ()) + (
+        _oracle_step(p, pred, by_ctid=by_ctid, after_read=allowed),)
+    (res,) = yield [Plan(identity, "GET", steps)]
     error = None
-    try:
-        with as_request(p.conn, identity.role, identity.claims, "GET", f"/{p.table.relname}",
-                        schema=p.table.schema, thresholds=p.policy.thresholds) as tx:
-            seen: list[str] = []
-            if allowed:
-                rows = tx.execute(sql.SQL("select {} as k, {}::text as loc from {} t limit {}").format(
-                    p.key(), locator, p.ident, sql.Literal(CAP))).fetchall()
-                visible, seen = [r["k"] for r in rows], [r["loc"] for r in rows]
-                count = tx.execute(capped_count(p.ident, sql.SQL("true"))).fetchone()["n"]  # type: ignore[index]
-            tx.execute(FULL_RIGHTS)
-            counts = tx.execute(_expected_and_total(p, pred), params).fetchone()
-            if seen:
-                leaked = [r["k"] for r in tx.execute(leaked_q, {**params, "seen": seen}).fetchall()]
-    except errors.Error as exc:
-        if lockguard.gave_up(exc):
-            out.skipped = lockguard.gave_up_reason(exc)
+    if res.error is not None:
+        if lockguard.gave_up(res.error):
+            out.skipped = lockguard.gave_up_reason(res.error)
             return out
-        if sqlstate(exc) == "57014":
-            out.inconclusive = inconclusive(exc, p, identity, "select", "a read")
+        if sqlstate(res.error) == "57014" or res.failed != 0 or not allowed:
+            out.inconclusive = inconclusive(res.error, p, identity, "select", "a read")
             return out
-        error = f"{sqlstate(exc)} {first_line(exc)}"
-    if counts is None:  # the request failed: ask the oracle on its own
-        counts = p.full(_expected_and_total(p, pred), params)[0]
-    expected, total = int(counts["n"]), int(counts["total"])
+        # The request itself failed (a policy calling a function the role may not run ...): it reads
+        # nothing; ask the oracle on its own.
+        error = f"{sqlstate(res.error)} {first_line(res.error)}"
+        (res,) = yield [Plan(identity, "GET", (_oracle_step(p, pred, by_ctid=by_ctid, after_read=False),))]
+        if res.error is not None:
+            out.inconclusive = inconclusive(res.error, p, identity, "select", "the oracle")
+            return out
+        read: dict[str, Any] = {"rows": [], "count": 0}
+        oracle: dict[str, Any] = res.value(0)
+    else:
+        read, oracle = (res.value(0), res.value(1)) if allowed else ({"rows": [], "count": 0}, res.value(0))
+    visible = [r[0] for r in read["rows"]]
+    count, expected, total = int(read["count"]), int(oracle["n"]), int(oracle["total"])
+    leaked = list(oracle["leaked"])
     capped = count > CAP or expected > CAP
     out.evidence = {"expected_rows": expected, "visible_rows": count, "rows_in_table": total, "error": error,
                     **({"denied_by_privileges": True} if not allowed else {}),
@@ -100,9 +116,8 @@ def probe_select(p: Probe, identity: Identity) -> Outcome:
         out.summary = (f"{identity.name} ({identity.role}) reads {count} of the {expected} rows of "
                        f"{p.table.name} it should see" + (f" ({why})" if why else ""))
         if count < CAP:
-            out.rows = [r["k"] for r in p.full(sql.SQL(
-                "select {} as k from {} t where {} and not ({} = any(%(keys)s)) limit {}").format(
-                p.key(), p.ident, pred, p.key(), sql.Literal(SAMPLE)), {**params, "keys": visible})]
+            (res,) = yield [Plan(identity, "GET", (_missing_step(p, pred, visible),))]
+            out.rows = list(res.value(0) or [])
     elif total == 0:
         out.inconclusive = no_data(p)
     elif error:
@@ -111,3 +126,13 @@ def probe_select(p: Probe, identity: Identity) -> Outcome:
         out.summary = (f"reads {count} rows, the oracle's {expected}" if allowed
                        else f"{identity.role} may not read {p.table.name} (privileges): reads nothing")
     return out
+
+
+def probe_select(p: Probe, identity: Identity) -> Outcome:
+    """One read cell on its own (the coverage and forged-claims checks use it)."""
+    from dbrunbook.rls.batch import run_cells
+
+    return run_cells(p, [select_program(p, identity)])[0]
+
+
+__all__ = ["Result", "capped_count", "missing_role", "probe_select", "select_program"]

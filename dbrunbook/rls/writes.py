@@ -1,128 +1,125 @@
 """The write cells, sent as PostgREST sends them and judged by what actually changed.
 
-Each statement runs in its own PostgREST-shaped transaction (an error aborts a transaction, and we
-use no savepoints): the seed, then with full rights a snapshot of where every row is and whose it
-is, then the identity's statement, then with full rights again what changed. Rows are matched by
-their physical location in that same transaction, so generated ids cannot make a false leak.
+Each attempt is one plan (dbrunbook/rls/batch.py), run in its own rolled-back subtransaction on the
+server: with full rights a snapshot of where every row is and whose it is, then the identity's
+statement, then with full rights again what changed. Rows are matched by their physical location
+inside that same transaction, so generated ids cannot make a false leak.
 
-- UPDATE sets a constant, as a PATCH does (the identity's tenant id on the tenant column, else a
-  value of its type on a column the role may write), without a filter: only the UPDATE policies
-  decide. Where a tenant column exists, rows are also moved into every other tenant in turn.
+- UPDATE sets a constant, as a PATCH does (a value of its type on a column the role may write, the
+  tenant column last), without a filter: only the UPDATE policies decide. Where a tenant column
+  exists, rows are also moved into every other tenant of the contract, in the contract's order.
 - DELETE runs without a filter.
-- INSERT tries every other tenant of the contract (or every foreign row, without a tenant column)
-  in a stable order, plus one own row.
+- INSERT tries every other tenant of the contract (every foreign row, up to INSERT_CAP, without a
+  tenant column) in a stable order, plus one own row.
 
-A 42501 that is not this table's ``new row violates row-level security policy`` is no verdict, and
-a constraint error after RLS let rows through says nothing about whose rows they were: both are
-inconclusive, never "denied". A role without the privilege is decided from the catalog, with no
-statement (no ERROR in the server log). The only ERROR lines a healthy project makes are the
-policies' own 42501 rejections of cross-tenant inserts and moves (docs/checks/rls.md).
+A 42501 that is not this table's ``new row violates row-level security policy``, a constraint error
+after RLS let rows through (nobody can tell whose), a trigger's error, a timeout: inconclusive, never
+"denied". A role without the privilege is decided from the catalog, with no statement. The errors a
+healthy project's policies raise (cross-tenant inserts and moves refused with 42501) are caught by
+the server-side runner and never reach the server log (docs/checks/rls.md).
 """
 
 from __future__ import annotations
 
-import json
-import uuid
-from collections.abc import Iterator
-from contextlib import contextmanager
-from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from dataclasses import dataclass
+from typing import Any
 
-from psycopg import errors, sql
+from psycopg import sql
 
 from dbrunbook import lockguard
 from dbrunbook.exceptions import first_line
-from dbrunbook.rls.claims import with_role
+from dbrunbook.rls.batch import Plan, Program, Result, Step, quote
 from dbrunbook.rls.contract import Identity, Operation
-from dbrunbook.rls.probe import (
-    AS_IDENTITY,
-    CAP,
-    FULL_RIGHTS,
-    SAMPLE,
-    Outcome,
-    Probe,
-    error_kind,
-    inconclusive,
-    no_data,
-    sqlstate,
-)
+from dbrunbook.rls.probe import CAP, SAMPLE, Outcome, Probe, error_kind, inconclusive, no_data, sqlstate
 from dbrunbook.rls.reads import missing_role
-from dbrunbook.rls.request import as_request
-
-if TYPE_CHECKING:
-    import psycopg
 
 #: Without a tenant column, at most this many foreign rows are cloned for insert attempts.
 INSERT_CAP = 25
+#: A PATCH that hits a constraint is tried again on the next candidate column, at most this often.
+PATCH_TRIES = 3
 _METHOD = {"insert": "POST", "update": "PATCH", "delete": "DELETE"}
+#: The snapshot step's value, as later steps read it.
+_S0 = "current_setting('dbrunbook.s0')::jsonb"
 
 
 @dataclass
 class Attempt:
-    """One statement in its own transaction: what was there, what changed, how it ended."""
+    """What one write plan saw: the rows before, which changed, the rows it wrote, how it ended."""
 
-    before: list[dict[str, Any]] = field(default_factory=list)  # loc, own, k
-    gone: set[str] = field(default_factory=set)  # locations whose row the statement changed or removed
-    new: list[dict[str, Any]] = field(default_factory=list)  # rows the statement wrote: k, own
-    error: BaseException | None = None
-    ran: bool = False  # the identity's statement was sent
+    before: list[list[Any]]  # [loc, own, key]
+    gone: set[str]
+    new: list[list[Any]]  # [key, own]
+    error: BaseException | None
+    ran: bool  # the identity's statement was sent (it may have failed)
+    failed_before: bool  # the plan failed before the identity's statement
+    value: Any = None
 
     @property
-    def own(self) -> list[dict[str, Any]]:
+    def own(self) -> list[list[Any]]:
         """Rows the oracle gives the identity."""
-        return [r for r in self.before if r["own"]]
+        return [r for r in self.before if r[1]]
 
     @property
-    def foreign(self) -> list[dict[str, Any]]:
+    def foreign(self) -> list[list[Any]]:
         """Rows of other tenants."""
-        return [r for r in self.before if not r["own"]]
+        return [r for r in self.before if not r[1]]
 
-    def touched(self, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    def touched(self, rows: list[list[Any]]) -> list[list[Any]]:
         """Those of ``rows`` the statement changed or removed."""
-        return [r for r in rows if r["loc"] in self.gone]
+        return [r for r in rows if r[0] in self.gone]
 
 
-def _identity_vars(identity: Identity) -> dict[str, str]:
-    return {"role": identity.role,
-            "claims": json.dumps(with_role(identity.claims or {}, identity.role), separators=(",", ":"))}
+def _snapshot(p: Probe, pred: sql.Composable) -> Step:
+    """Full rights: every row's location, ownership and key (at most CAP), and the next xid to come."""
+    return Step(quote(p, sql.SQL(
+        "select jsonb_build_object('rows', coalesce((select jsonb_agg(jsonb_build_array(s.loc, s.own, s.k)) from "
+        "(select {loc} as loc, {pred} as own, {key} as k from {t} t limit {cap}) s), '[]'::jsonb), "
+        "'xid', pg_snapshot_xmax(pg_current_snapshot())::text::bigint % 4294967296)").format(
+        loc=p.locator(), pred=pred, key=p.key(), t=p.ident, cap=sql.Literal(CAP))))
 
 
-@contextmanager
-def _transaction(p: Probe, identity: Identity, op: Operation) -> Iterator[psycopg.Connection[Any]]:
-    with as_request(p.conn, identity.role, identity.claims, _METHOD[op], f"/{p.table.relname}",
-                    schema=p.table.schema, thresholds=p.policy.thresholds) as tx:
-        tx.execute(FULL_RIGHTS)
-        yield tx
+def _locs(*, own_only: bool = False) -> sql.Composable:
+    """The snapshot's locations (all, or the identity's own), as a text array."""
+    where = " where (e ->> 1)::boolean" if own_only else ""
+    return sql.SQL("(select coalesce(array_agg(e ->> 0), '{}'::text[]) from jsonb_array_elements("
+                   + _S0 + " -> 'rows') e" + where + ")")
 
 
-def _attempt(p: Probe, identity: Identity, op: Operation, statement: sql.Composed,
-             params: dict[str, Any], *, own_only: bool = False,
-             prepare: Any = None) -> Attempt:
-    """Snapshot, the identity's statement, then what changed; all in one rolled-back transaction."""
-    pred, oparams = p.oracle(identity)
-    at = Attempt()
-    try:
-        with _transaction(p, identity, op) as tx:
-            at.before = list(tx.execute(sql.SQL("select {} as loc, {} as own, {} as k from {} t limit {}").format(
-                p.locator(), pred, p.key(), p.ident, sql.Literal(CAP)), oparams).fetchall())
-            extra = prepare(tx, at) if prepare else {}
-            if extra is None:
-                return at
-            where = {"seen": [r["loc"] for r in at.own]} if own_only else {}
-            tx.execute(AS_IDENTITY, _identity_vars(identity))
-            at.ran = True
-            tx.execute(statement, {**params, **extra, **where})
-            tx.execute(FULL_RIGHTS)
-            if at.before:
-                still = {r["loc"] for r in tx.execute(sql.SQL("select {} as loc from {} t where {}").format(
-                    p.locator(), p.ident, p.located()), {"seen": [r["loc"] for r in at.before]}).fetchall()}
-                at.gone = {r["loc"] for r in at.before} - still
-            at.new = list(tx.execute(sql.SQL("select {} as k, {} as own from {} t where t.xmin = "
-                                             "pg_current_xact_id()::xid").format(p.key(), pred, p.ident),
-                                     oparams).fetchall())
-    except errors.Error as exc:
-        at.error = exc
-    return at
+def _at(p: Probe, locs: sql.Composable) -> sql.Composable:
+    """Rows at the given locations (a TID scan in ordinary tables)."""
+    if p.plain:
+        return sql.SQL("t.ctid = any({}::tid[])").format(locs)
+    return sql.SQL("(t.tableoid::text || ':' || t.ctid::text) = any({}::text[])").format(locs)
+
+
+def _measure(p: Probe, pred: sql.Composable) -> Step:
+    """Full rights again: which snapshot rows are no longer where they were, and the rows written since."""
+    return Step(quote(p, sql.SQL(
+        "select jsonb_build_object('still', coalesce((select jsonb_agg({loc}) from {t} t where {at}), '[]'::jsonb), "
+        "'new', coalesce((select jsonb_agg(jsonb_build_array(x.k, x.own)) from (select {key} as k, {pred} as own "
+        "from {t} t where not ({at}) and (t.xmin::text::bigint >= ({s0} ->> 'xid')::bigint)) x), '[]'::jsonb))")
+        .format(loc=p.locator(), t=p.ident, at=_at(p, _locs()), key=p.key(), pred=pred, s0=sql.SQL(_S0))))
+
+
+def _plan(p: Probe, identity: Identity, op: Operation, statement: sql.Composable,
+          prepare: Step | None = None) -> Plan:
+    pred = p.oracle_sql(identity)
+    steps = [_snapshot(p, pred)] + ([prepare] if prepare else [])
+    steps += [Step(quote(p, statement), as_identity=True, returns=False), _measure(p, pred)]
+    return Plan(identity, _METHOD[op], tuple(steps))
+
+
+def _attempt(res: Result, *, prepared: bool = False) -> Attempt:
+    """Read a write plan's result (steps: snapshot, [prepare], statement, measure)."""
+    stmt = 2 if prepared else 1
+    snap = res.value(0) or {"rows": []}
+    measured = res.value(stmt + 1) or {"still": [], "new": []}
+    before = list(snap["rows"])
+    ran = res.failed is None or res.failed >= stmt
+    gone = {r[0] for r in before} - set(measured["still"]) if res.error is None else set()
+    return Attempt(before, gone, list(measured["new"]), res.error, ran,
+                   res.error is not None and (res.failed is None or res.failed < stmt),
+                   res.value(1) if prepared else None)
 
 
 def _not_probed(p: Probe, identity: Identity, op: Operation, out: Outcome, at: Attempt) -> bool:
@@ -130,7 +127,7 @@ def _not_probed(p: Probe, identity: Identity, op: Operation, out: Outcome, at: A
     if at.error is not None and lockguard.gave_up(at.error):
         out.skipped = lockguard.gave_up_reason(at.error)
         return True
-    if at.error is not None and (not at.ran or error_kind(at.error, p.table) in ("timeout",)):
+    if at.error is not None and (at.failed_before or error_kind(at.error, p.table) == "timeout"):
         out.inconclusive = inconclusive(at.error, p, identity, op, f"the {op} probe")
         return True
     if at.error is None and not at.before:
@@ -139,11 +136,16 @@ def _not_probed(p: Probe, identity: Identity, op: Operation, out: Outcome, at: A
     return False
 
 
-def _no_privilege(p: Probe, identity: Identity, op: Operation, out: Outcome) -> Outcome:
+def _no_privilege(p: Probe, identity: Identity, op: Operation, out: Outcome) -> Program:
     """The role may not run the command at all: nothing can change; blocking if the contract says allow."""
-    pred, params = p.oracle(identity)
-    counts = p.full(sql.SQL("select count(*) filter (where {}) as own, count(*) as total from "
-                            "(select * from {} t limit {}) t").format(pred, p.ident, sql.Literal(CAP)), params)[0]
+    pred = p.oracle_sql(identity)
+    (res,) = yield [Plan(identity, _METHOD[op], (Step(quote(p, sql.SQL(
+        "select jsonb_build_object('own', count(*) filter (where {pred}), 'total', count(*)) from "
+        "(select * from {t} t limit {cap}) t").format(pred=pred, t=p.ident, cap=sql.Literal(CAP)))),))]
+    if res.error is not None:
+        out.inconclusive = inconclusive(res.error, p, identity, op, "counting rows")
+        return out
+    counts = res.value(0)
     out.evidence = {"denied_by_privileges": True, "own_rows": counts["own"]}
     if not counts["total"]:
         out.inconclusive = no_data(p)
@@ -171,8 +173,8 @@ def _judge_unfiltered(p: Probe, identity: Identity, op: Operation, out: Outcome,
     out.evidence.update({"own_rows": len(at.own), "other_rows": len(at.foreign), "own_changed": len(own),
                          "other_changed": len(foreign)})
     if foreign and identity.scope != "all":
-        out.problem, out.rows = "leak", [r["k"] for r in foreign[:SAMPLE]]
         verb = "removed" if op == "delete" else "changed"
+        out.problem, out.rows = "leak", [r[2] for r in foreign[:SAMPLE]]
         out.summary = (f"{identity.name} ({identity.role}): {what} {verb} {len(foreign)} rows of other tenants "
                        f"({len(at.gone)} rows in all)")
     elif verdict == "allow" and len(own) < len(at.own):
@@ -183,11 +185,8 @@ def _judge_unfiltered(p: Probe, identity: Identity, op: Operation, out: Outcome,
     return True
 
 
-def _judge_own(p: Probe, identity: Identity, op: Operation, out: Outcome, statement: sql.Composed,
-               params: dict[str, Any], prepare: Any = None) -> None:
-    """A pinned own-row verdict, with the statement filtered to the identity's rows (a PATCH/DELETE ``?id=in.``)."""
-    filtered = sql.SQL("{} and {}").format(statement, p.located())
-    at = _attempt(p, identity, op, filtered, params, own_only=True, prepare=prepare)
+def _judge_own(p: Probe, identity: Identity, op: Operation, out: Outcome, at: Attempt) -> None:
+    """A pinned own-row verdict, from the statement filtered to the identity's rows (a PATCH/DELETE ``?id=in.``)."""
     if _not_probed(p, identity, op, out, at):
         return
     verdict = p.table.verdict(identity, op)
@@ -203,10 +202,6 @@ def _judge_own(p: Probe, identity: Identity, op: Operation, out: Outcome, statem
     elif verdict == "deny" and changed:
         out.problem = "leak"
         out.summary = f"{identity.name} ({identity.role}) {op}d {changed} of its rows of {p.table.name}; contract: deny"
-
-
-#: A PATCH that hits a constraint is tried again on the next candidate column, at most this often.
-PATCH_TRIES = 3
 
 
 def _patch_columns(p: Probe, identity: Identity) -> list[str]:
@@ -227,7 +222,27 @@ def _patch_columns(p: Probe, identity: Identity) -> list[str]:
     return out[:PATCH_TRIES]
 
 
-def probe_update(p: Probe, identity: Identity) -> Outcome:
+def _ctype(p: Probe, column: str) -> sql.Composable:
+    return sql.SQL(next((c.type for c in p.columns if c.name == column), "text"))
+
+
+def _patch(p: Probe, identity: Identity, column: str, *, own_only: bool = False) -> Plan:
+    """``update t set column = <constant>``: the identity's tenant id, else a value the column already holds."""
+    where = sql.SQL(" and {}").format(_at(p, _locs(own_only=True))) if own_only else sql.SQL("")
+    if column == p.table.tenant_column:
+        stmt = sql.SQL("update {} t set {} = {}::{} where true{}").format(
+            p.ident, sql.Identifier(column), sql.Literal(identity.tenant_id), _ctype(p, column), where)
+        return _plan(p, identity, "update", stmt)
+    # Read with full rights before the request (step 1), used as a constant: no column is referenced,
+    # so PostgreSQL adds no SELECT policy to the UPDATE, exactly as for a PATCH's body.
+    value = Step(quote(p, sql.SQL("select to_jsonb(min(t.{}::text)) from {} t").format(sql.Identifier(column),
+                                                                                    p.ident)))
+    stmt = sql.SQL("update {} t set {} = (current_setting('dbrunbook.s1')::jsonb #>> '{{}}')::{} where true{}").format(
+        p.ident, sql.Identifier(column), _ctype(p, column), where)
+    return _plan(p, identity, "update", stmt, prepare=value)
+
+
+def update_program(p: Probe, identity: Identity) -> Program:
     """An unfiltered constant PATCH changes only own rows, and no row moves into another tenant."""
     out = Outcome(p.table.name, identity.name, "update")
     allowed = p.may(identity.role, "update")
@@ -235,61 +250,54 @@ def probe_update(p: Probe, identity: Identity) -> Outcome:
         out.inconclusive = missing_role(identity)
         return out
     if not allowed:
-        return _no_privilege(p, identity, "update", out)
+        return (yield from _no_privilege(p, identity, "update", out))
     columns = _patch_columns(p, identity)
     if not columns:
         out.skipped = (f"{identity.role} may update no column of {p.table.name} that a PATCH could set to one "
                        "value (set update_column in the contract)")
         return out
-    for column in columns:
-        ctype = next(c.type for c in p.columns if c.name == column)
-        stmt = sql.SQL("update {} t set {} = %(value)s::{} where true").format(p.ident, sql.Identifier(column),
-                                                                              sql.SQL(ctype))
-
-        def value(tx: psycopg.Connection[Any], at: Attempt, column: str = column) -> dict[str, Any] | None:
-            if column == p.table.tenant_column:
-                return {"value": identity.tenant_id}
-            # A value the column already holds: of its type, and accepted by its own checks.
-            row = tx.execute(sql.SQL("select min(t.{}::text) as v from {} t").format(sql.Identifier(column),
-                                                                                    p.ident)).fetchone()
-            return {"value": row["v"] if row else None}
-
-        at = _attempt(p, identity, "update", stmt, {}, prepare=value)
-        out.evidence = {"statement": stmt.as_string(p.conn)}
-        if at.error is None or error_kind(at.error, p.table) != "constraint" or column == columns[-1]:
+    moves = _move_plans(p, identity)
+    results = yield [_patch(p, identity, columns[0]), *[plan for _, plan in moves]]
+    column, at = columns[0], _attempt(results[0], prepared=columns[0] != p.table.tenant_column)
+    for candidate in columns[1:]:  # a constraint refused the constant: try the next column
+        if at.error is None or error_kind(at.error, p.table) != "constraint":
             break
+        (res,) = yield [_patch(p, identity, candidate)]
+        column, at = candidate, _attempt(res, prepared=candidate != p.table.tenant_column)
+    out.evidence = {"statement": f"update {p.table.name} set {column} = <constant> where true"}
     if _not_probed(p, identity, "update", out, at):
         return out
-    what = f"UPDATE {p.table.name} SET {column} = <constant> without a filter"
-    if not _judge_unfiltered(p, identity, "update", out, at, what):
-        _judge_own(p, identity, "update", out, stmt, {}, prepare=value)
-    if out.problem is None and out.inconclusive is None and identity.scope != "all":
-        _probe_moves(p, identity, out)
+    if not _judge_unfiltered(p, identity, "update", out, at,
+                             f"UPDATE {p.table.name} SET {column} = <constant> without a filter"):
+        (res,) = yield [_patch(p, identity, column, own_only=True)]
+        _judge_own(p, identity, "update", out, _attempt(res, prepared=column != p.table.tenant_column))
+    if out.problem is None and out.inconclusive is None and out.skipped is None:
+        _judge_moves(p, identity, out, [(t, _attempt(r)) for (t, _), r in zip(moves, results[1:], strict=True)])
     return out
 
 
-def _probe_moves(p: Probe, identity: Identity, out: Outcome) -> None:
-    """Rows cannot be moved into another tenant: each other tenant in turn, in the contract's order."""
+def _move_plans(p: Probe, identity: Identity) -> list[tuple[str, Plan]]:
+    """Rows moved into each other tenant in turn (the contract's order): one plan per tenant."""
     column = p.table.tenant_column
-    if not column or column not in p.columns_for(identity.role, "update"):
-        return
-    ctype = next((c.type for c in p.columns if c.name == column), "text")
-    stmt = sql.SQL("update {} t set {} = %(other)s::{} where true").format(p.ident, sql.Identifier(column),
-                                                                          sql.SQL(ctype))
-    moves = []
-    for other in p.tenants:
-        if other == identity.tenant_id:
-            continue
-        at = _attempt(p, identity, "update", stmt, {"other": other})
+    if identity.scope == "all" or not column or column not in p.columns_for(identity.role, "update"):
+        return []
+    return [(other, _plan(p, identity, "update", sql.SQL("update {} t set {} = {}::{} where true").format(
+        p.ident, sql.Identifier(column), sql.Literal(other), _ctype(p, column))))
+        for other in p.tenants if other != identity.tenant_id]
+
+
+def _judge_moves(p: Probe, identity: Identity, out: Outcome, moves: list[tuple[str, Attempt]]) -> None:
+    log = []
+    for other, at in moves:
         if _not_probed(p, identity, "update", out, at):
             return
         kind = error_kind(at.error, p.table) if at.error is not None else None
-        moved = [r for r in at.new if not r["own"]] if at.error is None else []
-        moves.append({"tenant": other, "rows": len(moved), "sqlstate": sqlstate(at.error) if at.error else None})
+        moved = [r for r in at.new if not r[1]] if at.error is None else []
+        log.append({"tenant": other, "rows": len(moved), "sqlstate": sqlstate(at.error) if at.error else None})
         if moved or kind == "constraint":
-            out.problem, out.rows = "leak", [r["k"] for r in moved[:SAMPLE]]
+            out.problem, out.rows = "leak", [r[0] for r in moved[:SAMPLE]]
             out.summary = (f"{identity.name} ({identity.role}) moved rows of {p.table.name} into tenant {other} "
-                           f"({column} = other tenant"
+                           f"({p.table.tenant_column} = other tenant"
                            + (f"; RLS let it through, then {sqlstate(at.error)}" if at.error
                               else f"; {len(moved)} rows")
                            + "); expected 42501 new row violates row-level security policy")
@@ -297,10 +305,10 @@ def _probe_moves(p: Probe, identity: Identity, out: Outcome) -> None:
         if at.error is not None and kind != "rls":
             out.inconclusive = inconclusive(at.error, p, identity, "update", f"moving rows into tenant {other}")
             break
-    out.evidence["moves_into_other_tenants"] = moves
+    out.evidence["moves_into_other_tenants"] = log
 
 
-def probe_delete(p: Probe, identity: Identity) -> Outcome:
+def delete_program(p: Probe, identity: Identity) -> Program:
     """A DELETE without a filter removes only own rows."""
     out = Outcome(p.table.name, identity.name, "delete")
     allowed = p.may(identity.role, "delete")
@@ -308,43 +316,16 @@ def probe_delete(p: Probe, identity: Identity) -> Outcome:
         out.inconclusive = missing_role(identity)
         return out
     if not allowed:
-        return _no_privilege(p, identity, "delete", out)
-    stmt = sql.SQL("delete from {} t where true").format(p.ident)
-    at = _attempt(p, identity, "delete", stmt, {})
+        return (yield from _no_privilege(p, identity, "delete", out))
+    (res,) = yield [_plan(p, identity, "delete", sql.SQL("delete from {} t where true").format(p.ident))]
+    at = _attempt(res)
     if _not_probed(p, identity, "delete", out, at):
         return out
     if not _judge_unfiltered(p, identity, "delete", out, at, f"DELETE FROM {p.table.name} without a filter"):
-        _judge_own(p, identity, "delete", out, stmt, {})
+        (res,) = yield [_plan(p, identity, "delete", sql.SQL("delete from {} t where true and {}").format(
+            p.ident, _at(p, _locs(own_only=True))))]
+        _judge_own(p, identity, "delete", out, _attempt(res))
     return out
-
-
-def _clone(p: Probe, row: dict[str, Any], columns: list[str]) -> dict[str, Any]:
-    """A new row from an existing one: fresh primary key, generated columns left to the server."""
-    new = {k: v for k, v in row.items() if k in columns}
-    for c in p.columns:
-        if c.generated or (c.primary_key and c.has_default):
-            new.pop(c.name, None)
-        elif c.primary_key and c.name in new:
-            value = new[c.name]
-            if c.type == "uuid":
-                new[c.name] = str(uuid.uuid4())
-            elif isinstance(value, int):
-                new[c.name] = value + 1_000_000_007
-            elif isinstance(value, str):
-                new[c.name] = f"{value}-dbrunbook-{uuid.uuid4().hex[:8]}"
-    return new
-
-
-def _insert_sql(p: Probe, cols: list[str]) -> sql.Composed:
-    names = sql.SQL(", ").join(sql.Identifier(c) for c in cols)
-    return sql.SQL("insert into {} ({}) select {} from jsonb_populate_record(null::{}, %(row)s::jsonb)").format(
-        p.ident, names, names, p.ident)
-
-
-def _stable_order(p: Probe) -> tuple[sql.Composable, list[str]]:
-    """Row order that survives generated ids and physical order: content without keys and defaults."""
-    return (sql.SQL("(to_jsonb(t) - %(volatile)s::text[])::text"),
-            [c.name for c in p.columns if c.primary_key or c.generated or c.has_default])
 
 
 def _attempts(p: Probe, identity: Identity) -> list[tuple[str, str | None, int]]:
@@ -355,54 +336,53 @@ def _attempts(p: Probe, identity: Identity) -> list[tuple[str, str | None, int]]
     """
     if identity.scope == "all":
         return [("own", None, 0)]
-    tenant_col = p.table.tenant_column
-    if tenant_col and p.tenants:
+    if p.table.tenant_column and p.tenants:
         out: list[tuple[str, str | None, int]] = [("foreign", t, 0) for t in p.tenants if t != identity.tenant_id]
     else:
-        pred, params = p.oracle(identity)
-        n = p.full(sql.SQL("select count(*) as n from (select 1 from {} t where not {} limit {}) s").format(
-            p.ident, pred, sql.Literal(INSERT_CAP)), params)[0]["n"]
-        out = [("foreign", None, i) for i in range(n)]
+        out = [("foreign", None, i) for i in range(INSERT_CAP)]
     if identity.scope == "oracle":
-        out.append(("own", identity.tenant_id if tenant_col else None, 0))
+        out.append(("own", identity.tenant_id if p.table.tenant_column else None, 0))
     return out
 
 
-def _insert_one(p: Probe, identity: Identity, columns: list[str], kind: str, tenant: str | None,
-                index: int) -> tuple[Attempt, dict[str, Any]]:
-    """One insert in its own transaction: the template row is read inside it, then cloned and inserted."""
-    pred, oparams = p.oracle(identity)
-    order, volatile = _stable_order(p)
+def _fresh_key(p: Probe, column: str, ctype: str) -> sql.Composable:
+    """A new value for a primary key column without a default, from the template row's."""
+    col = sql.Identifier(column)
+    if ctype == "uuid":
+        return sql.SQL("to_jsonb(gen_random_uuid())")
+    if ctype in ("smallint", "integer", "bigint", "numeric"):
+        return sql.SQL("to_jsonb(t.{} + 1000000007)").format(col)
+    return sql.SQL("to_jsonb(t.{}::text || '-dbrunbook-' || substr(md5(random()::text), 1, 8))").format(col)
+
+
+def _insert_plan(p: Probe, identity: Identity, columns: list[str], kind: str, tenant: str | None,
+                 index: int) -> Plan:
+    """Clone a template row (read inside the plan, in a stable order) and insert it as the identity."""
+    pred = p.oracle_sql(identity)
     if tenant or identity.scope == "all":
         where: sql.Composable = sql.SQL("true")
     else:
         where = pred if kind == "own" else sql.SQL("not ({})").format(pred)
-    at, shown = Attempt(), dict[str, Any]()
-    try:
-        with _transaction(p, identity, "insert") as tx:
-            row = tx.execute(sql.SQL("select to_jsonb(t) as r from {} t where {} order by {} offset {} limit 1")
-                             .format(p.ident, where, order, sql.Literal(index)),
-                             {**oparams, "volatile": volatile}).fetchone()
-            if row is None:
-                return at, shown
-            at.before = [{"loc": "", "own": kind == "own", "k": ""}]  # inserts judge new rows, not old ones
-            new = _clone(p, row["r"], columns)
-            if tenant and p.table.tenant_column:
-                new[p.table.tenant_column] = tenant
-            shown = {k: new[k] for k in list(new)[:3]}
-            tx.execute(AS_IDENTITY, _identity_vars(identity))
-            at.ran = True
-            tx.execute(_insert_sql(p, list(new)), {"row": json.dumps(new, default=str)})
-            tx.execute(FULL_RIGHTS)
-            at.new = list(tx.execute(sql.SQL("select {} as k, {} as own from {} t where t.xmin = "
-                                             "pg_current_xact_id()::xid").format(p.key(), pred, p.ident),
-                                     oparams).fetchall())
-    except errors.Error as exc:
-        at.error = exc
-    return at, shown
+    keep = [c for c in p.columns if c.name in columns and not c.generated and not (c.primary_key and c.has_default)]
+    fresh = [sql.SQL("{}, {}").format(sql.Literal(c.name), _fresh_key(p, c.name, c.type))
+             for c in keep if c.primary_key]
+    if tenant and p.table.tenant_column in columns:
+        fresh.append(sql.SQL("{}, to_jsonb({}::text)").format(sql.Literal(p.table.tenant_column),
+                                                             sql.Literal(tenant)))
+    volatile = [c.name for c in p.columns if c.primary_key or c.generated or c.has_default]
+    template = Step(quote(p, sql.SQL(
+        "select (to_jsonb(t) - {drop}::text[]) || jsonb_build_object({fresh}) from {t} t where {where} "
+        "order by (to_jsonb(t) - {volatile}::text[])::text offset {i} limit 1").format(
+        drop=sql.Literal([c.name for c in p.columns if c not in keep]), fresh=sql.SQL(", ").join(fresh),
+        t=p.ident, where=where, volatile=sql.Literal(volatile), i=sql.Literal(index))))
+    names = sql.SQL(", ").join(sql.Identifier(c.name) for c in keep)
+    stmt = sql.SQL("insert into {t} ({cols}) select {cols} from jsonb_populate_record(null::{t}, "
+                   "current_setting('dbrunbook.s1')::jsonb) where current_setting('dbrunbook.s1') <> 'null'").format(
+        t=p.ident, cols=names)
+    return _plan(p, identity, "insert", stmt, prepare=template)
 
 
-def probe_insert(p: Probe, identity: Identity) -> Outcome:
+def insert_program(p: Probe, identity: Identity) -> Program:
     """Rows of every other tenant are rejected (42501); pinned own-tenant verdicts hold."""
     out = Outcome(p.table.name, identity.name, "insert")
     allowed = p.may(identity.role, "insert")
@@ -410,25 +390,28 @@ def probe_insert(p: Probe, identity: Identity) -> Outcome:
         out.inconclusive = missing_role(identity)
         return out
     if not allowed:
-        return _no_privilege(p, identity, "insert", out)
+        return (yield from _no_privilege(p, identity, "insert", out))
     columns = p.columns_for(identity.role, "insert")
     verdict = p.table.verdict(identity, "insert")
+    attempts = _attempts(p, identity)
+    results = yield [_insert_plan(p, identity, columns, *a) for a in attempts]
     log = []
-    for kind, tenant, index in _attempts(p, identity):
-        at, shown = _insert_one(p, identity, columns, kind, tenant, index)
-        if at.error is None and not at.ran:
+    for (kind, tenant, _), res in zip(attempts, results, strict=True):
+        at = _attempt(res, prepared=True)
+        if at.error is None and at.value is None:
             continue  # no template row of that kind
         if _not_probed(p, identity, "insert", out, at):
             return out
         ekind = error_kind(at.error, p.table) if at.error is not None else None
         accepted = at.error is None or ekind == "constraint"
-        strays = [r for r in at.new if not r["own"]]
+        strays = [r for r in at.new if not r[1]]
         log.append({"kind": kind, "tenant": tenant, "accepted": accepted,
                     "sqlstate": sqlstate(at.error) if at.error else None})
         if at.error is not None and ekind not in ("rls", "constraint"):
             out.inconclusive = inconclusive(at.error, p, identity, "insert", "an insert")
             break
-        row = json.dumps(shown, default=str)
+        shown = {c.name for c in p.columns if c.primary_key} | {p.table.tenant_column}
+        row = str({k: v for k, v in (at.value or {}).items() if k in shown})  # keys only, never content
         if kind == "foreign" and accepted and (at.error is not None or strays):
             out.problem = "leak"
             out.rows.append(row)
@@ -451,3 +434,6 @@ def probe_insert(p: Probe, identity: Identity) -> Outcome:
     if not log and out.problem is None and out.inconclusive is None:
         out.inconclusive = no_data(p)
     return out
+
+
+__all__ = ["Result", "delete_program", "insert_program", "update_program"]

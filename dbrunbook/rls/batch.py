@@ -1,0 +1,134 @@
+"""Many probe transactions in one round trip: the matrix's plans run on the server (sql/rls_batch.sql).
+
+A cell is a small program (a generator): it yields the plans it needs (each plan: steps run with
+full rights or as the identity, inside one rolled-back subtransaction), receives their results, and
+returns the cell's Outcome. :func:`run_cells` drives every cell of one table and operation
+together: each round sends all pending plans in one ``DO`` statement, inside one probe transaction
+that starts with the contract's seed. Every cell keeps its own verdict; only the transport is shared.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+from collections.abc import Generator, Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from psycopg import errors, sql
+
+from dbrunbook import resources, session
+from dbrunbook.rls.claims import with_role
+from dbrunbook.rls.contract import Identity
+from dbrunbook.rls.request import EXTRA_SEARCH_PATH
+
+if TYPE_CHECKING:
+    from dbrunbook.rls.probe import Outcome, Probe
+
+
+@dataclass(frozen=True)
+class Step:
+    """One statement of a plan: as the identity (the request) or with full rights (the oracle's view)."""
+
+    sql: str
+    as_identity: bool = False
+    returns: bool = True  # the statement yields one jsonb value (a select); writes yield nothing
+
+
+@dataclass(frozen=True)
+class Plan:
+    """One PostgREST-shaped request and what is read around it, rolled back as a whole."""
+
+    identity: Identity
+    method: str
+    steps: tuple[Step, ...]
+
+
+class ProbeError(Exception):
+    """An error a plan ran into, as the server reported it."""
+
+    def __init__(self, sqlstate: str, message: str) -> None:
+        self.sqlstate = sqlstate
+        super().__init__(message)
+
+
+@dataclass
+class Result:
+    """What a plan's steps returned; ``failed`` is the index of the step that raised (-1: the whole batch)."""
+
+    values: list[Any] = field(default_factory=list)
+    rows: list[int] = field(default_factory=list)
+    failed: int | None = None
+    error: BaseException | None = None
+
+    def value(self, i: int) -> Any:
+        """The jsonb value of step ``i`` (None when it did not run)."""
+        return self.values[i] if i < len(self.values) else None
+
+
+#: A cell's program: yields lists of plans, receives their results, returns its outcome.
+Program = Generator[list[Plan], list[Result], "Outcome"]
+
+
+def _payload(p: Probe, plans: Sequence[Plan]) -> str:
+    return json.dumps([{
+        "role": plan.identity.role,
+        "claims": json.dumps(with_role(plan.identity.claims or {}, plan.identity.role), separators=(",", ":")),
+        "method": plan.method, "path": f"/{p.table.relname}",
+        "search_path": f"{p.table.schema}, {EXTRA_SEARCH_PATH}",
+        "steps": [{"sql": s.sql, "as": "identity" if s.as_identity else "full", "returns": s.returns}
+                  for s in plan.steps],
+    } for plan in plans], separators=(",", ":"))
+
+
+def execute(p: Probe, plans: Sequence[Plan]) -> list[Result]:
+    """Run the plans in one probe transaction (seeded, bounded, rolled back): three round trips in all.
+
+    A failure of the whole statement (statement_timeout, lock_timeout at the seed ...) is every plan's
+    result; a lost connection propagates (the run's hooks report the target as gone).
+    """
+    if not plans:
+        return []
+    try:
+        # A probe without its own seed keeps the caller's (the forged-claims property sets one around it).
+        seeding = session.seeding(p.seed_sql) if p.seed_sql else contextlib.nullcontext()
+        with seeding, session.probe_transaction(p.conn, p.policy) as tx:
+            tx.execute("select set_config('dbrunbook.batch', %s, true)", (_payload(p, plans),))
+            tx.execute(resources.sql("rls_batch").encode())
+            row = tx.execute("select current_setting('dbrunbook.result') as r").fetchone()
+    except errors.Error as exc:
+        if p.conn.closed or p.conn.broken:
+            raise
+        return [Result(failed=-1, error=exc) for _ in plans]
+    raw = json.loads(row["r"]) if row else []
+    return [Result(r["values"], r["rows"], r["failed"],
+                   ProbeError(r["sqlstate"], r["message"] or "") if r["sqlstate"] else None) for r in raw]
+
+
+def run_cells(p: Probe, programs: Sequence[Program]) -> list[Outcome]:
+    """Drive the programs together: one server round per wave of plans, until every cell has its outcome."""
+    outcomes: list[Outcome | None] = [None] * len(programs)
+    pending: dict[int, list[Plan]] = {}
+    for i, prog in enumerate(programs):
+        try:
+            pending[i] = next(prog)
+        except StopIteration as stop:
+            outcomes[i] = stop.value
+    while pending:
+        keys = list(pending)
+        results = execute(p, [plan for k in keys for plan in pending[k]])
+        sizes = [len(pending[k]) for k in keys]
+        pending = {}
+        at = 0
+        for k, n in zip(keys, sizes, strict=True):
+            try:
+                pending[k] = programs[k].send(results[at:at + n])
+            except StopIteration as stop:
+                outcomes[k] = stop.value
+            at += n
+    return [o for o in outcomes if o is not None]
+
+
+def quote(p: Probe, composable: sql.Composable) -> str:
+    """SQL text for the server-side runner (values are literals: plans take no parameters)."""
+    return composable.as_string(p.conn)
