@@ -304,7 +304,8 @@ def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pyte
     paths = state["paths"]
     if paths:
         tr.write_sep("-", "dbrunbook reports")
-        for kind in ("json",):  # pytest-html and junitxml print their own paths: each path once
+        # pytest-html and junitxml print their own paths (junitxml not under -q): each path once.
+        for kind in ("json", "junit") if config.get_verbosity() < 0 else ("json",):
             if paths.get(kind):
                 tr.write_line(f"{kind:>5}: {paths[kind]}")
 

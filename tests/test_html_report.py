@@ -159,9 +159,11 @@ def test_terminal_shows_the_compact_grid_when_the_matrix_fails(failing_run: Prod
 
 
 def test_healthy_run_says_pass_and_calls_nobody(product: Product, supabase_server: EmbeddedInfo) -> None:
-    run = product.run("-m", "triage", "--target=t", targets_toml=demo_target(),
+    run = product.run("-m", "triage", "--target=t", "-q", targets_toml=demo_target(),
                       env={"T_DB_URL": supabase_server.dsn})
     assert run.returncode == 0, run.output[-3000:]
+    for path in run.report_files().values():  # -q: junitxml prints no path, so we do; still each once
+        assert run.stdout.count(path.name) == 1, (path.name, run.stdout[-2000:])
     page = run.report_files()["html"].read_text()
     assert 'data-worst="pass"' in page and "No escalation" in page
     assert 'data-state="leak"' not in page and 'data-state="ok"' in page
