@@ -90,9 +90,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     evidence_diff.add_argument("before")
     evidence_diff.add_argument("after")
     dbstart.add_parser(commands)  # db start / db stop
+    from dbrunbook.rls import init_cli
+
+    init_cli.add_parser(commands)  # contract init
     args = parser.parse_args(argv)
     if args.command == "db":
         return dbstart.run(args)
+    if args.command == "contract":
+        return init_cli.run(args)
     if args.command == "evidence-diff":
         for line in diff(_load(args.before), _load(args.after)):
             sys.stdout.write(REDACTOR.text(line) + "\n")

@@ -1,0 +1,133 @@
+"""`dbrunbook contract init`: the skeleton it writes runs green on the healthy project and catches the faults.
+
+Edited lines (docs/contracts.md "What init writes"): on examples/membership, the 5-line waiver of
+rls.rls_grants_without_policy (the project grants commands it has no policy for: a real finding of
+that project, which its hand-written contract waives too); on the 100-table project, none.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import psycopg
+import pytest
+from databases import clone_database, drop_database, with_db
+from test_rls_membership import membership_server  # noqa: F401 (a fixture)
+
+from bench.rls import project as bench_project
+from conftest import REPO, Product, ProductRun, url_target
+from dbrunbook.targets.embedded import EmbeddedInfo, EmbeddedServer
+
+WRITABLE = url_target("read_only = false")
+#: The one edit the membership skeleton needs to run green (docs/contracts.md).
+MEMBERSHIP_EDIT = """
+[[waivers]]
+check = "rls.rls_grants_without_policy"
+table = "*"
+reason = "taskboard relies on RLS to deny granted commands that have no policy"
+expires = 2099-12-31
+"""
+
+
+def contract_init(workdir: Path, out: Path) -> str:
+    """Run the command as users do; return the contract it wrote."""
+    proc = subprocess.run([sys.executable, "-m", "dbrunbook.cli", "contract", "init", "--workdir", str(workdir),
+                           "--out", str(out)], capture_output=True, text=True, timeout=300, check=False, cwd=REPO)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert f"wrote {out}" in proc.stdout and out.with_name(out.stem + ".seed.sql").is_file()
+    return out.read_text()
+
+
+def failed(run: ProductRun, check_id: str) -> list[str]:
+    return [r["nodeid"] for r in run.results if r["check_id"] == check_id and r["outcome"] == "failed"]
+
+
+@pytest.fixture
+def clone(membership_server: EmbeddedInfo) -> Iterator[Callable[[str], str]]:  # noqa: F811
+    made: list[str] = []
+
+    def make(fault_sql: str) -> str:
+        name = clone_database(membership_server.admin_dsn, "postgres")
+        made.append(name)
+        with psycopg.connect(with_db(membership_server.admin_dsn, name), autocommit=True) as conn:
+            conn.execute(fault_sql)
+        return with_db(membership_server.dsn, name)
+
+    yield make
+    for name in made:
+        drop_database(membership_server.admin_dsn, name)
+
+
+@pytest.mark.fault(scenario="contract init on examples/membership, then: helper widened, MFA policy dropped, "
+                            "org id read from user_metadata",
+                   expect="skeleton + 1 waiver green on the healthy project; each fault fails P0")
+def test_membership_skeleton_is_green_and_catches_the_faults(product: Product, membership_server: EmbeddedInfo,  # noqa: F811
+                                                           clone: Callable[[str], str], tmp_path: Path) -> None:
+    out = tmp_path / "contracts.toml"
+    text = contract_init(REPO / "examples" / "membership", out)
+    assert "Membership tenancy: public.org_members" in text and 'policy = "Project secrets require MFA"' in text
+    assert 'expect.org1_user_mfa = { select = "allow" }' in text
+    out.write_text(text + MEMBERSHIP_EDIT)
+    contract = f"--contracts={out}"
+
+    def run(dsn: str, *extra: str) -> ProductRun:
+        return product.run("-m", "rls", "--target=t", contract, *extra, targets_toml=WRITABLE, env={"T_DB_URL": dsn},
+                           timeout=300)
+
+    healthy = run(membership_server.dsn)
+    assert healthy.returncode == 0, healthy.output[-4000:]
+    assert len([r for r in healthy.results if r["check_id"] == "rls.read_isolation"]) == 8 * 5
+
+    widened = run(clone("create or replace function private.user_org_ids() returns setof uuid language sql stable "
+                        "security definer set search_path = '' as $$ select o.id from public.organizations o $$"),
+                  "-k", "reads")
+    leaks = failed(widened, "rls.read_isolation")
+    assert [n for n in leaks if "public.projects-org1_user" in n], widened.output[-3000:]
+
+    mfa = run(clone('drop policy "Project secrets require MFA" on public.project_secrets'),
+              "-k", "project_secrets or restrictive")
+    assert failed(mfa, "rls.restrictive_policies") and failed(mfa, "rls.read_isolation"), mfa.output[-3000:]
+
+    forged = run(clone("create policy \"forged org\" on public.projects for select to authenticated using "
+                       "(org_id = ((select auth.jwt()) -> 'user_metadata' ->> 'org_id')::uuid)"), "-k", "forged")
+    assert failed(forged, "rls.forged_claims"), forged.output[-3000:]
+
+
+@pytest.fixture(scope="module")
+def bench_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EmbeddedInfo]:
+    root = bench_project.write_project(tmp_path_factory.mktemp("bench-rls"))
+    server = EmbeddedServer(root)
+    try:
+        yield server.start()
+    finally:
+        server.stop()
+
+
+@pytest.mark.fault(scenario="contract init on the generated 100-table project, then a read policy USING (true) "
+                            "and RLS disabled on another table",
+                   expect="skeleton green unedited; the faults fail rls.read_isolation and the lint at P0")
+def test_hundred_table_skeleton_is_green_and_catches_the_faults(product: Product, bench_server: EmbeddedInfo,
+                                                               tmp_path: Path) -> None:
+    out = tmp_path / "contracts.toml"
+    text = contract_init(Path(bench_server.workdir), out)
+    assert text.count("[tables.") == 100 and 'tenant_column = "company_id"' in text
+    contract = f"--contracts={out}"
+    # Healthy: a tenth of the tables, every check kind (the whole -m rls is green too: docs/contracts.md).
+    healthy = product.run("-m", "rls", "--target=t", contract, "-k", "t00 or lint or in_the_contract or forged",
+                          targets_toml=WRITABLE, env={"T_DB_URL": bench_server.dsn}, timeout=300)
+    assert healthy.returncode == 0, healthy.output[-4000:]
+    name = clone_database(bench_server.admin_dsn, "postgres")
+    try:
+        with psycopg.connect(with_db(bench_server.admin_dsn, name), autocommit=True) as conn:
+            conn.execute('alter policy "t042 tenant read" on public.t042 using (true);'
+                         "alter table public.t007 disable row level security")
+        run = product.run("-m", "rls", "--target=t", contract, "-k", "t042 or t007 or rls_disabled",
+                          targets_toml=WRITABLE, env={"T_DB_URL": with_db(bench_server.dsn, name)}, timeout=300)
+    finally:
+        drop_database(bench_server.admin_dsn, name)
+    reads = failed(run, "rls.read_isolation")
+    assert any("public.t042-tenant_a_user" in n for n in reads) and any("public.t007" in n for n in reads), reads
+    assert failed(run, "rls.rls_disabled_in_exposed_schema")
