@@ -98,13 +98,14 @@ _META_KEYS = ("tenant_id", "org_id", "organization_id", "company_id", "account_i
 
 
 def _sweep(contract: Contract, user: Identity, keys: list[str]) -> list[dict[str, Any]]:
-    """One explicit case per candidate id: that id in every user-editable key (and the tenant claim moved)."""
+    """Two explicit cases per candidate id: that id in every user-editable key; the tenant claim moved there."""
     leaf = contract.tenant_claim.split(".")[-1]
     ids = [*contract.tenants.values(), *(i.sub for i in contract.identities if i.sub and i.sub != user.sub), *keys]
     cases = []
     for value in dict.fromkeys(ids):
-        bent = [("user_metadata", dict.fromkeys((leaf, *_META_KEYS), value))]
-        cases.append({"user": user.name, "tampers": bent, "claims": _apply(user, bent, contract.tenant_claim)})
+        for bent in ([("user_metadata", dict.fromkeys((leaf, *_META_KEYS), value))],
+                     [("tenant_to_user_metadata", value)]):  # a fallback to user_metadata when the claim is absent
+            cases.append({"user": user.name, "tampers": bent, "claims": _apply(user, bent, contract.tenant_claim)})
     return cases
 
 

@@ -29,10 +29,14 @@ def p0_verdicts(run: ProductRun) -> list[str]:
 
 
 def rls_causes(run: ProductRun) -> set[str]:
-    """Distinct messages of the RLS results that are not verdicts (first line mentioning the contract)."""
+    """Distinct causes of the RLS results that are not verdicts (the report's cause record, else the message)."""
     out = set()
     for r in run.results:
         if r["check_id"].startswith("rls.") and inconclusive(r) and r["outcome"] != "passed":
+            cause = r.get("cause")
+            if isinstance(cause, dict):
+                out.add(str(cause.get("message")))
+                continue
             msg = str(r.get("message") or "")
             line = next((x for x in msg.splitlines() if "Inconclusive:" in x), msg.splitlines()[0] if msg else "")
             out.add(line.split("Inconclusive:", 1)[-1].strip())
