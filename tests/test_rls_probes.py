@@ -6,11 +6,12 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+from test_readonly_proof import ServerLog, _ours, _statements, logged_server  # noqa: F401 (fixture)
 from test_rls_demo import failures, faulty_demo, only_failure, run_rls  # noqa: F401 (fixture)
 from test_rls_membership import faulty_membership, membership_server  # noqa: F401 (fixtures)
 from test_rls_membership import run_rls as run_membership
 
-from conftest import REPO, Product, ProductRun
+from conftest import REPO, Product, ProductRun, demo_target
 
 ACME, GLOBEX, INITECH = ("11111111-1111-4111-8111-111111111111", "22222222-2222-4222-8222-222222222222",
                          "33333333-3333-4333-8333-333333333333")
@@ -139,3 +140,20 @@ def test_matrix_has_data_checks_membership_contracts(product: Product,
     assert run.outcome("rls.matrix_has_data") == "failed", run.output[-3000:]
     message = run.message("rls.matrix_has_data")
     assert "public.events has no row at all" in message and "seed_sql" in message
+
+
+@pytest.mark.fault(scenario="the whole RLS matrix, writes included, on a writable target logging every statement",
+                   expect="zero ERROR lines from our sessions: the policies' 42501 refusals are caught on the server")
+def test_rls_matrix_leaves_no_error_line_in_the_server_log(
+        product: Product, logged_server: tuple[str, ServerLog]) -> None:  # noqa: F811
+    dsn, log = logged_server
+    log.mark()
+    run = product.run("rls_contracts/test_matrix.py", "-m", "rls", "--target=t",
+                      targets_toml=demo_target("read_only = false"), env={"T_DB_URL": dsn}, timeout=300)
+    assert run.returncode == 0, run.output[-3000:]
+    refused = [r for r in run.results if r["check_id"] == "rls.insert_isolation" and r["outcome"] == "passed"]
+    assert len(refused) >= 40  # cross-tenant inserts were tried, and refused by the policies (42501)
+    ours = _ours(log.read())
+    assert _statements(ours), "nothing of ours was logged: the proof proves nothing"
+    errors = [f"[{e.pid}] {e.level}: {e.text[:300]}" for e in ours if e.level in ("ERROR", "FATAL", "PANIC")]
+    assert not errors, f"{len(errors)} ERROR line(s) from our sessions:\n" + "\n".join(errors[:20])
