@@ -79,7 +79,7 @@ def test_readme_command_runs_in_a_fresh_clone(clone: Path, command: str) -> None
     if reason:
         pytest.skip(f"{reason}: {command}")
     proc = subprocess.run(["bash", "-c", command], cwd=clone, env=_env(), capture_output=True, text=True,
-                          timeout=900, check=False)
+                          timeout=600, check=False)
     assert proc.returncode == 0, f"`{command}` exited {proc.returncode}\n{(proc.stdout + proc.stderr)[-4000:]}"
 
 
