@@ -41,4 +41,4 @@ bench: $(STAMP)
 	$(BIN)/python bench/rls/run.py
 
 clean:
-	rm -rf $(VENV) reports/*.html reports/*.xml reports/*.json
+	rm -rf $(VENV) reports/*.html reports/*.xml reports/*.json reports/evidence reports/browser
