@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 import uuid
+from collections.abc import Callable, Iterator
 from urllib.parse import urlsplit, urlunsplit
 
 import psycopg
@@ -36,3 +37,21 @@ def drop_database(admin_dsn: str, name: str) -> None:
     """Drop a clone, closing whatever still uses it."""
     with psycopg.connect(admin_dsn, autocommit=True) as conn:
         conn.execute(sql.SQL("drop database if exists {} with (force)").format(sql.Identifier(name)))
+
+
+def clones(admin_dsn: str, dsn: str) -> Iterator[Callable[[str], str]]:
+    """A fixture body: ``make(fault_sql)`` clones the server's ``postgres`` database, runs ``fault_sql`` in the
+    clone as superuser and returns the clone's DSN; every clone is dropped afterwards."""
+    made: list[str] = []
+
+    def make(fault_sql: str = "") -> str:
+        name = clone_database(admin_dsn, "postgres")
+        made.append(name)
+        if fault_sql:
+            with psycopg.connect(with_db(admin_dsn, name), autocommit=True) as conn:
+                conn.execute(fault_sql)
+        return with_db(dsn, name)
+
+    yield make
+    for name in made:
+        drop_database(admin_dsn, name)

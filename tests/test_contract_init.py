@@ -14,7 +14,7 @@ from pathlib import Path
 
 import psycopg
 import pytest
-from databases import clone_database, drop_database, with_db
+from databases import clone_database, clones, drop_database, with_db
 from test_rls_membership import membership_server  # noqa: F401 (a fixture)
 
 from bench.rls import project as bench_project
@@ -47,18 +47,7 @@ def failed(run: ProductRun, check_id: str) -> list[str]:
 
 @pytest.fixture
 def clone(membership_server: EmbeddedInfo) -> Iterator[Callable[[str], str]]:  # noqa: F811
-    made: list[str] = []
-
-    def make(fault_sql: str) -> str:
-        name = clone_database(membership_server.admin_dsn, "postgres")
-        made.append(name)
-        with psycopg.connect(with_db(membership_server.admin_dsn, name), autocommit=True) as conn:
-            conn.execute(fault_sql)
-        return with_db(membership_server.dsn, name)
-
-    yield make
-    for name in made:
-        drop_database(membership_server.admin_dsn, name)
+    yield from clones(membership_server.admin_dsn, membership_server.dsn)
 
 
 @pytest.mark.fault(scenario="contract init on examples/membership, then: helper widened, MFA policy dropped, "

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import psycopg
 import pytest
-from databases import clone_database, drop_database, with_db
+from databases import clone_database, clones, drop_database, with_db
 from test_rls_membership import membership_server  # noqa: F401 (a fixture)
 
 from conftest import REPO, Product, ProductRun, url_target
@@ -51,19 +51,7 @@ def contract_with(tmp_path: Path, text: str) -> str:
 
 @pytest.fixture
 def demo_clone(supabase_server: EmbeddedInfo) -> Iterator[Callable[[str], str]]:
-    made: list[str] = []
-
-    def make(fault_sql: str = "") -> str:
-        name = clone_database(supabase_server.admin_dsn, "postgres")
-        made.append(name)
-        if fault_sql:
-            with psycopg.connect(with_db(supabase_server.admin_dsn, name), autocommit=True) as conn:
-                conn.execute(fault_sql)
-        return with_db(supabase_server.dsn, name)
-
-    yield make
-    for name in made:
-        drop_database(supabase_server.admin_dsn, name)
+    yield from clones(supabase_server.admin_dsn, supabase_server.dsn)
 
 
 @pytest.mark.fault(scenario="a user's Supabase database without a contract (not the demo)",
@@ -108,7 +96,11 @@ def test_misspelled_keys_and_identities_are_setup_errors(product: Product, supab
     bad = DEMO_CONTRACT.replace("expect.acme_agent = { update", "expect.acme_agnet = { update", 1)
     run = product.run("-m", "rls", "--target=t", "-k", "companies or in_the_contract", contract_with(tmp_path, bad),
                       targets_toml=url_target(), env={"T_DB_URL": supabase_server.dsn}, timeout=240)
-    assert "no identity 'acme_agnet' (did you mean 'acme_agent'?)" in run.output
+    assert "no identity 'acme_agnet' (did you mean 'acme_agent'?)" in run.output  # the file, before the database
+    bad = DEMO_CONTRACT.replace('"graphql_public", "core"]', '"graphql_public", "core", "privat"]', 1)
+    run = product.run("-m", "rls", "--target=t", "-k", "companies or in_the_contract", contract_with(tmp_path, bad),
+                      targets_toml=url_target(), env={"T_DB_URL": supabase_server.dsn}, timeout=240)
+    assert "exposed schema 'privat' is not in the database" in run.output, run.output[-3000:]
     assert not p0_verdicts(run), p0_verdicts(run)
 
 

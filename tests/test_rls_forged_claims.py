@@ -5,9 +5,8 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
-import psycopg
 import pytest
-from databases import clone_database, drop_database, with_db
+from databases import clones
 from test_rls_membership import membership_server  # noqa: F401 (a fixture)
 
 from conftest import REPO, Product, ProductRun, url_target
@@ -26,21 +25,6 @@ insert into public.customers (id, company_id, name) values
   ('c0000000-0000-4000-8000-00000000000b', '22222222-2222-4222-8222-222222222222', 'Seeded Globex customer')
 on conflict do nothing;
 """
-
-
-def clones(admin_dsn: str, dsn: str) -> Iterator[Callable[[str], str]]:
-    made: list[str] = []
-
-    def make(fault_sql: str) -> str:
-        name = clone_database(admin_dsn, "postgres")
-        made.append(name)
-        with psycopg.connect(with_db(admin_dsn, name), autocommit=True) as conn:
-            conn.execute(fault_sql)
-        return with_db(dsn, name)
-
-    yield make
-    for name in made:
-        drop_database(admin_dsn, name)
 
 
 @pytest.fixture

@@ -60,6 +60,13 @@ def problems(conn: psycopg.Connection[dict[str, Any]], policy: session.SessionPo
                 out.append((f"{t.name} has no column {col!r} ({what}){keys.did_you_mean(col, cols)}",
                             f'set {what} = "<its column>" under [tables."{t.name}"], or tenant_column = "" '
                             "with an oracle when the table has none"))
+    wanted = sorted(set(contract.exposed_schemas) - {"graphql_public"})  # created by pg_graphql, may be absent
+    have = {r["nspname"] for r in session.query(conn, policy, "select nspname from pg_catalog.pg_namespace "
+                                                "where nspname = any(%(s)s)", {"s": wanted})}
+    for schema in wanted:
+        if schema not in have:
+            out.append((f"exposed schema {schema!r} is not in the database",
+                        "fix exposed_schemas under [contract] (supabase/config.toml [api] schemas)"))
     roles = {r["rolname"] for r in session.query(conn, policy, "select rolname from pg_catalog.pg_roles "
                                                  "where rolname = any(%(r)s)",
                                                  {"r": sorted({i.role for i in contract.identities})})}
