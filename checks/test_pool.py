@@ -19,6 +19,8 @@ pytestmark = [pytest.mark.pool, pytest.mark.triage]
 
 
 def _services(target: Target) -> tuple[ServiceSpec, ...]:
+    if target.gone is not None:  # the target stopped answering: no connect_timeout per service URL
+        raise target.gone
     if target.problem:
         pytest.skip(f"{target.name}: {target.problem} (see the env checks)")
     if not target.spec.services:
