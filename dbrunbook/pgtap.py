@@ -35,7 +35,9 @@ DISABLE_PGTAP = "drop extension if exists pgtap"
 EXTENSIONS = (".pg", ".sql")
 FILE_TIMEOUT_S = 600.0  # one file; a suite that needs longer is split into files
 
-_TAP_LINE = re.compile(r"^(not )?ok (\d+)(?: - ?(.*?))?(?:\s+#\s*(TODO|SKIP)\b.*)?$", re.IGNORECASE)
+# TAP::Parser's grammar: "ok", number (pgTAP always numbers; pg_prove's own closing "ok" has none),
+# anything as description (a psql row of several columns reads "ok 16|text"), "# TODO/SKIP" directive.
+_TAP_LINE = re.compile(r"^(not )?ok\b\s*(\d+)\s*(.*?)\s*(?:#\s*(TODO|SKIP)\b.*)?$", re.IGNORECASE)
 _PLAN = re.compile(r"^1\.\.(\d+)")
 _PSQL_ERROR = re.compile(r"^psql:(?P<file>[^:]+):(?P<line>\d+): (?P<message>(?:ERROR|FATAL):.*)$")
 
@@ -107,6 +109,8 @@ def parse_tap(stdout: str) -> tuple[int | None, list[Assertion]]:
     >>> plan, tests = parse_tap("1..2\\nok 1 - fine\\nnot ok 2 - broken\\n# Failed test 2: \\"broken\\"\\n#  have: 1")
     >>> plan, [(t.number, t.ok, t.description, t.diagnostics) for t in tests]
     (2, [(1, True, 'fine', []), (2, False, 'broken', ['Failed test 2: "broken"', ' have: 1'])])
+    >>> [(t.number, t.description, t.directive) for t in parse_tap("ok 3|two columns\\nnot ok 4 # TODO later")[1]]
+    [(3, 'two columns', ''), (4, '', 'TODO')]
     """
     planned: int | None = None
     assertions: list[Assertion] = []
@@ -118,8 +122,9 @@ def parse_tap(stdout: str) -> tuple[int | None, list[Assertion]]:
             continue
         match = _TAP_LINE.match(line.strip())
         if match:
-            assertions.append(Assertion(int(match.group(2)), match.group(1) is None, (match.group(3) or "").strip(),
-                                        (match.group(4) or "").upper()))
+            number = int(match.group(2))
+            description = re.sub(r"^[-|]\s*", "", (match.group(3) or "").strip())
+            assertions.append(Assertion(number, match.group(1) is None, description, (match.group(4) or "").upper()))
         elif line.lstrip().startswith("#") and assertions and not assertions[-1].ok:
             text = line.lstrip()[1:]
             assertions[-1].diagnostics.append(text[1:] if text.startswith(" ") else text)

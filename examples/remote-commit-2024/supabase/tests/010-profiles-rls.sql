@@ -1,5 +1,5 @@
 begin;
-select plan(7);
+select plan(8);
 
 select tests.rls_enabled('public');
 
@@ -19,6 +19,9 @@ update public.profiles set display_name = 'hacked' where id = tests.get_supabase
 select tests.authenticate_as_service_role();
 select is((select display_name from public.profiles where id = tests.get_supabase_uid('bruno')), 'Bruno',
           'ana cannot rename bruno');
+
+select throws_ok($$ select tests.authenticate_as('nobody') $$, 'User with identifier nobody not found',
+                 'an unknown identifier is refused');
 
 select tests.clear_authentication();
 select is_empty('select * from public.profiles', 'anon sees no profile');
