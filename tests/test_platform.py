@@ -191,6 +191,8 @@ def test_progress_lines_name_files_applied_of_total(tmp_path: Path) -> None:
     assert lines[-1].startswith("building the throwaway target: done in ")
 
 
+@pytest.mark.fault(scenario="a migration fails while the project template is being built",
+                   expect="MigrationFailed; no templates/*.tmp<PID> folder left behind")
 def test_failed_build_leaves_no_temporary_folder(tmp_path: Path) -> None:
     workdir = _project(tmp_path, {"20250101000000_bad.sql": "select * from nowhere;"})
     server = EmbeddedServer(workdir)
@@ -210,6 +212,8 @@ def test_stale_build_folders_are_swept_and_live_ones_kept(tmp_path: Path) -> Non
     assert live.exists() and not stale.exists()
 
 
+@pytest.mark.fault(scenario="SIGTERM while a throwaway target's template is being built",
+                   expect="the build stops (exit 143) and its templates/*.tmp<PID> folder is gone")
 def test_sigterm_during_a_build_removes_its_folder(tmp_path: Path) -> None:
     workdir = _project(tmp_path, {"20250101000000_slow.sql": "select pg_sleep(30);"})
     code = ("import sys; from pathlib import Path; from dbrunbook.targets.embedded import EmbeddedServer; "
