@@ -2,7 +2,7 @@
 
 Edited lines (docs/contracts.md "What init writes"): on examples/membership, the 5-line waiver of
 rls.rls_grants_without_policy (the project grants commands it has no policy for: a real finding of
-that project, which its hand-written contract waives too); on the 100-table project, none.
+that project, which its hand-written contract waives too); on examples/demo and the 100-table project, none.
 """
 
 from __future__ import annotations
@@ -120,3 +120,28 @@ def test_hundred_table_skeleton_is_green_and_catches_the_faults(product: Product
     reads = failed(run, "rls.read_isolation")
     assert any("public.t042-tenant_a_user" in n for n in reads) and any("public.t007" in n for n in reads), reads
     assert failed(run, "rls.rls_disabled_in_exposed_schema")
+
+
+@pytest.mark.fault(scenario="contract init on the demo (company_id claim, helpers, app_metadata roles), then a "
+                            "policy reading the tenant from user_metadata",
+                   expect="skeleton green unedited; the fault fails rls.tenant_predicate and rls.forged_claims P0")
+def test_demo_skeleton_is_green_and_catches_a_user_metadata_read(product: Product, supabase_server: EmbeddedInfo,
+                                                                tmp_path: Path) -> None:
+    out = tmp_path / "contracts.toml"
+    text = contract_init(REPO / "examples" / "demo", out)
+    assert '"company_role" = "owner"' in text and 'tenant_column = "id"' in text  # core.companies
+    contract = f"--contracts={out}"
+    healthy = product.run("-m", "rls", "--target=t", contract, targets_toml=WRITABLE,
+                          env={"T_DB_URL": supabase_server.dsn}, timeout=300)
+    assert healthy.returncode == 0, healthy.output[-4000:]
+    name = clone_database(supabase_server.admin_dsn, "postgres")
+    try:
+        with psycopg.connect(with_db(supabase_server.admin_dsn, name), autocommit=True) as conn:
+            conn.execute('alter policy "Tenant members can view customers" on public.customers using (company_id = '
+                         "coalesce((select auth.jwt() ->> 'company_id'), "
+                         "(select auth.jwt() -> 'user_metadata' ->> 'company_id'))::uuid)")
+        run = product.run("-m", "rls", "--target=t", contract, "-k", "forged or tenant_claim", targets_toml=WRITABLE,
+                          env={"T_DB_URL": with_db(supabase_server.dsn, name)}, timeout=300)
+    finally:
+        drop_database(supabase_server.admin_dsn, name)
+    assert failed(run, "rls.tenant_predicate") and failed(run, "rls.forged_claims"), run.output[-3000:]

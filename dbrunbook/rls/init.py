@@ -250,6 +250,33 @@ def _users_column(conn: Any, policy: session.SessionPolicy, cat: Catalog, col: s
     return {n: t for n, t in zip(("tenant_a", "tenant_b"), tenants, strict=False)}, users
 
 
+def _app_metadata(conn: Any, policy: session.SessionPolicy, users: list[dict[str, Any]]) -> None:
+    """The users' real ``app_metadata`` (what GoTrue puts in their tokens), for claims like ``company_role``."""
+    subs = [u["sub"] for u in users]
+    if not subs:
+        return
+    rows = session.query(conn, policy, "select u.id::text as sub, u.raw_app_meta_data as app from auth.users u "
+                         "where u.id::text = any(%(subs)s)", {"subs": subs})
+    app = {r["sub"]: {k: v for k, v in dict(r["app"] or {}).items() if k not in ("provider", "providers")}
+           for r in rows}
+    for u in users:
+        if app.get(u["sub"]):
+            u["app_metadata"] = app[u["sub"]]
+
+
+def _inline(value: Any) -> str:
+    """A TOML inline value for JSON-shaped data."""
+    if isinstance(value, dict):
+        return "{ " + ", ".join(f"{json.dumps(str(k))} = {_inline(v)}" for k, v in value.items()) + " }"
+    if isinstance(value, list):
+        return "[" + ", ".join(_inline(v) for v in value) + "]"
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int | float):
+        return json.dumps(value)
+    return json.dumps(str(value))
+
+
 def infer(conn: psycopg.Connection[dict[str, Any]], policy: session.SessionPolicy, *, project: str,
           schemas: list[str]) -> Skeleton:
     """Read the target and decide the skeleton."""
@@ -293,6 +320,7 @@ def infer(conn: psycopg.Connection[dict[str, Any]], policy: session.SessionPolic
         users = _users_membership(conn, policy, ms)
     elif col:
         tenants, users = _users_column(conn, policy, cat, col)
+    _app_metadata(conn, policy, users)
     triggers = [f"{', '.join(f['auth_user_triggers'])} -> {f['function']}()" for f in cat.functions
                 if f["auth_user_triggers"]]
     anon = any(r["anon_privileges"] and r["anon_schema_usage"] for r in cat.relations if r["qualified"] in tables)
@@ -333,9 +361,12 @@ def render(sk: Skeleton, seed_name: str) -> str:
         name = u.get("tenant") or f"org{i + 1}"
         out += ["", "[[identities]]", f"name = {q(name + '_user')}", f"sub = {q(u['sub'])}"]
         out += [f"tenant = {q(u['tenant'])}"] if u.get("tenant") else [f"# member of {u['org']}"]
+        if u.get("app_metadata"):
+            out.append(f"app_metadata = {_inline(u['app_metadata'])}  # from auth.users.raw_app_meta_data")
         if mfa_needed and i == 0:
             out += ["", "[[identities]]", f"name = {q(name + '_user_mfa')}", f"sub = {q(u['sub'])}", 'aal = "aal2"']
             out += [f"tenant = {q(u['tenant'])}"] if u.get("tenant") else []
+            out += [f"app_metadata = {_inline(u['app_metadata'])}"] if u.get("app_metadata") else []
     out += ["", "[[identities]]", 'name = "service_role"', 'role = "service_role"']
     for table, policy in sk.restrictive:
         out += ["", "[[restrictive]]", f"table = {q(table)}", f"policy = {q(policy)}"]
