@@ -93,6 +93,8 @@ def execute(p: Probe, plans: Sequence[Plan]) -> list[Result]:
         # A probe without its own seed keeps the caller's (the forged-claims property sets one around it).
         seeding = session.seeding(p.seed_sql) if p.seed_sql else contextlib.nullcontext()
         with seeding, session.probe_transaction(p.conn, p.policy) as tx:
+            if all(plan.method == "GET" for plan in plans) and not p.conn.read_only:
+                tx.execute("set transaction read only")  # PostgREST's GET, once the seed has written
             tx.execute("select set_config('dbrunbook.batch', %s, true)", (_payload(p, plans),))
             tx.execute(resources.sql("rls_batch").encode())
             row = tx.execute("select current_setting('dbrunbook.result') as r").fetchone()
