@@ -42,6 +42,13 @@ class Plan:
     identity: Identity
     method: str
     steps: tuple[Step, ...]
+    path: str  # request.path, "/<table>"
+    schema: str  # the table's schema, first on the search_path
+
+
+def plan(p: Probe, identity: Identity, method: str, steps: Sequence[Step]) -> Plan:
+    """A plan against ``p``'s table (plans of several tables can share a batch)."""
+    return Plan(identity, method, tuple(steps), f"/{p.table.relname}", p.table.schema)
 
 
 class ProbeError(Exception):
@@ -70,12 +77,11 @@ class Result:
 Program = Generator[list[Plan], list[Result], "Outcome"]
 
 
-def _payload(p: Probe, plans: Sequence[Plan]) -> str:
+def _payload(plans: Sequence[Plan]) -> str:
     return json.dumps([{
         "role": plan.identity.role,
         "claims": json.dumps(with_role(plan.identity.claims or {}, plan.identity.role), separators=(",", ":")),
-        "method": plan.method, "path": f"/{p.table.relname}",
-        "search_path": f"{p.table.schema}, {EXTRA_SEARCH_PATH}",
+        "method": plan.method, "path": plan.path, "search_path": f"{plan.schema}, {EXTRA_SEARCH_PATH}",
         "steps": [{"sql": s.sql, "as": "identity" if s.as_identity else "full", "returns": s.returns}
                   for s in plan.steps],
     } for plan in plans], separators=(",", ":"))
@@ -95,7 +101,7 @@ def execute(p: Probe, plans: Sequence[Plan]) -> list[Result]:
         with seeding, session.probe_transaction(p.conn, p.policy) as tx:
             if all(plan.method == "GET" for plan in plans) and not p.conn.read_only:
                 tx.execute("set transaction read only")  # PostgREST's GET, once the seed has written
-            tx.execute("select set_config('dbrunbook.batch', %s, true)", (_payload(p, plans),))
+            tx.execute("select set_config('dbrunbook.batch', %s, true)", (_payload(plans),))
             tx.execute(resources.sql("rls_batch").encode())
             row = tx.execute("select current_setting('dbrunbook.result') as r").fetchone()
     except errors.Error as exc:
@@ -108,7 +114,10 @@ def execute(p: Probe, plans: Sequence[Plan]) -> list[Result]:
 
 
 def run_cells(p: Probe, programs: Sequence[Program]) -> list[Outcome]:
-    """Drive the programs together: one server round per wave of plans, until every cell has its outcome."""
+    """Drive the programs together: one server round per wave of plans, until every cell has its outcome.
+
+    ``p`` gives the connection, the policy and the seed; the programs may probe other tables on it.
+    """
     outcomes: list[Outcome | None] = [None] * len(programs)
     pending: dict[int, list[Plan]] = {}
     for i, prog in enumerate(programs):

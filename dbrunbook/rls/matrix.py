@@ -19,11 +19,11 @@ from dbrunbook.outcomes import Inconclusive
 from dbrunbook.rls.batch import Program, run_cells
 from dbrunbook.rls.contract import Identity, Operation
 from dbrunbook.rls.probe import CAP, SAMPLE, Outcome, Probe, sqlstate
-from dbrunbook.rls.reads import capped_count, probe_select, select_program
+from dbrunbook.rls.reads import capped_count, probe_select, probe_selects, select_program
 from dbrunbook.rls.writes import delete_program, insert_program, update_program
 
-__all__ = ["CAP", "PROGRAMS", "SAMPLE", "Outcome", "Probe", "capped_count", "cell", "probe_select", "run",
-           "run_table"]
+__all__ = ["CAP", "PROGRAMS", "SAMPLE", "Outcome", "Probe", "capped_count", "cell", "probe_select", "probe_selects",
+           "run", "run_table"]
 
 PROGRAMS: dict[str, Callable[[Probe, Identity], Program]] = {
     "select": select_program, "insert": insert_program, "update": update_program, "delete": delete_program}
@@ -63,7 +63,12 @@ def run_table(p: Probe, identities: Sequence[Identity], op: Operation) -> list[O
     cause = seed_error(p)
     if cause is not None:
         return [Outcome(p.table.name, i.name, op, inconclusive=cause) for i in identities]
-    return run_cells(p, [PROGRAMS[op](p, i) for i in identities])
+    programs = [PROGRAMS[op](p, i) for i in identities]
+    if p.policy.read_only:
+        # Production: each cell gets its own statement_timeout, as one request would; a batch of a
+        # big table's reads could outlast it and leave every cell of the table inconclusive.
+        return [run_cells(p, [prog])[0] for prog in programs]
+    return run_cells(p, programs)
 
 
 def cell(p: Probe, identity: Identity, op: Operation, out: Outcome | None, *, state: str | None = None,

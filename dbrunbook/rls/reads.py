@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 from psycopg import sql
@@ -9,7 +10,7 @@ from psycopg import sql
 from dbrunbook import lockguard
 from dbrunbook.exceptions import first_line
 from dbrunbook.outcomes import Inconclusive
-from dbrunbook.rls.batch import Plan, Program, Result, Step, quote
+from dbrunbook.rls.batch import Program, Result, Step, plan, quote, run_cells
 from dbrunbook.rls.contract import Identity
 from dbrunbook.rls.probe import CAP, SAMPLE, Outcome, Probe, inconclusive, no_data, sqlstate
 
@@ -77,7 +78,7 @@ def select_program(p: Probe, identity: Identity) -> Program:
     by_ctid = not p.table.is_view and p.plain
     steps = ((_read_step(p, by_ctid=by_ctid),) if allowed else ()) + (
         _oracle_step(p, pred, by_ctid=by_ctid, after_read=allowed),)
-    (res,) = yield [Plan(identity, "GET", steps)]
+    (res,) = yield [plan(p, identity, "GET", steps)]
     error = None
     if res.error is not None:
         if lockguard.gave_up(res.error):
@@ -89,7 +90,7 @@ def select_program(p: Probe, identity: Identity) -> Program:
         # The request itself failed (a policy calling a function the role may not run ...): it reads
         # nothing; ask the oracle on its own.
         error = f"{sqlstate(res.error)} {first_line(res.error)}"
-        (res,) = yield [Plan(identity, "GET", (_oracle_step(p, pred, by_ctid=by_ctid, after_read=False),))]
+        (res,) = yield [plan(p, identity, "GET", (_oracle_step(p, pred, by_ctid=by_ctid, after_read=False),))]
         if res.error is not None:
             out.inconclusive = inconclusive(res.error, p, identity, "select", "the oracle")
             return out
@@ -116,7 +117,7 @@ def select_program(p: Probe, identity: Identity) -> Program:
         out.summary = (f"{identity.name} ({identity.role}) reads {count} of the {expected} rows of "
                        f"{p.table.name} it should see" + (f" ({why})" if why else ""))
         if count < CAP:
-            (res,) = yield [Plan(identity, "GET", (_missing_step(p, pred, visible),))]
+            (res,) = yield [plan(p, identity, "GET", (_missing_step(p, pred, visible),))]
             out.rows = list(res.value(0) or [])
     elif total == 0:
         out.inconclusive = no_data(p)
@@ -129,10 +130,22 @@ def select_program(p: Probe, identity: Identity) -> Program:
 
 
 def probe_select(p: Probe, identity: Identity) -> Outcome:
-    """One read cell on its own (the coverage and forged-claims checks use it)."""
-    from dbrunbook.rls.batch import run_cells
-
+    """One read cell on its own (the coverage check uses it)."""
     return run_cells(p, [select_program(p, identity)])[0]
 
 
-__all__ = ["Result", "capped_count", "missing_role", "probe_select", "select_program"]
+def probe_selects(probes: Sequence[Probe], identity: Identity) -> list[Outcome]:
+    """One identity's read cell on each table.
+
+    One server-side batch on writable targets (the forged-claims property asks this for every
+    generated claim set); one cell at a time on read-only targets, where each keeps its own
+    statement_timeout.
+    """
+    if not probes:
+        return []
+    if probes[0].policy.read_only:
+        return [probe_select(p, identity) for p in probes]
+    return run_cells(probes[0], [select_program(p, identity) for p in probes])
+
+
+__all__ = ["Result", "capped_count", "missing_role", "probe_select", "probe_selects", "select_program"]

@@ -28,7 +28,7 @@ from psycopg import sql
 
 from dbrunbook import lockguard
 from dbrunbook.exceptions import first_line
-from dbrunbook.rls.batch import Plan, Program, Result, Step, quote
+from dbrunbook.rls.batch import Plan, Program, Result, Step, plan, quote
 from dbrunbook.rls.contract import Identity, Operation
 from dbrunbook.rls.probe import CAP, SAMPLE, Outcome, Probe, error_kind, inconclusive, no_data, sqlstate
 from dbrunbook.rls.reads import missing_role
@@ -106,7 +106,7 @@ def _plan(p: Probe, identity: Identity, op: Operation, statement: sql.Composable
     pred = p.oracle_sql(identity)
     steps = [_snapshot(p, pred)] + ([prepare] if prepare else [])
     steps += [Step(quote(p, statement), as_identity=True, returns=False), _measure(p, pred)]
-    return Plan(identity, _METHOD[op], tuple(steps))
+    return plan(p, identity, _METHOD[op], steps)
 
 
 def _attempt(res: Result, *, prepared: bool = False) -> Attempt:
@@ -139,7 +139,7 @@ def _not_probed(p: Probe, identity: Identity, op: Operation, out: Outcome, at: A
 def _no_privilege(p: Probe, identity: Identity, op: Operation, out: Outcome) -> Program:
     """The role may not run the command at all: nothing can change; blocking if the contract says allow."""
     pred = p.oracle_sql(identity)
-    (res,) = yield [Plan(identity, _METHOD[op], (Step(quote(p, sql.SQL(
+    (res,) = yield [plan(p, identity, _METHOD[op], (Step(quote(p, sql.SQL(
         "select jsonb_build_object('own', count(*) filter (where {pred}), 'total', count(*)) from "
         "(select * from {t} t limit {cap}) t").format(pred=pred, t=p.ident, cap=sql.Literal(CAP)))),))]
     if res.error is not None:
