@@ -219,3 +219,19 @@ def test_one_severity_for_one_exposure(product: Product, membership_server: Embe
         drop_database(membership_server.admin_dsn, name)
     assert finding_severities(run, "rls.coverage", "public.notes") == {"P0"}, run.output[-3000:]
     assert finding_severities(run, "rls.rls_disabled_in_exposed_schema", "public.notes") == {"P0"}
+
+
+@pytest.mark.fault(scenario="a policy reads a column named user_metadata_visible (no claim), next to one that "
+                            "reads user_metadata.company_id",
+                   expect="rls_policy_reads_user_metadata fails P0 for the claim read only (the name alone used to)")
+def test_user_metadata_lint_reads_meaning_not_names(product: Product, demo_clone: Callable[[str], str]) -> None:
+    dsn = demo_clone("alter table public.documents add column user_metadata_visible boolean not null default true;"
+                     'alter policy "Tenant members can view documents" on public.documents using '
+                     "(user_metadata_visible and company_id = (select core.current_company_id()));"
+                     + 'alter policy "Tenant members can view customers" on public.customers using '
+                     "(company_id = ((select auth.jwt()) -> 'user_metadata' ->> 'company_id')::uuid)")
+    run = product.run("checks/test_rls_lints.py", "--target=t", "-k", "user_metadata",
+                      f"--contracts={REPO / 'rls_contracts' / 'contracts.toml'}", targets_toml=url_target(),
+                      env={"T_DB_URL": dsn}, timeout=240)
+    message = run.message("rls.rls_policy_reads_user_metadata")
+    assert "public.customers" in message and "public.documents" not in message, run.output[-3000:]
