@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from dbrunbook import causes, evidence, gates, html_report, options, reporting, runbook, shape
+from dbrunbook import causes, evidence, gates, html_report, options, redact, reporting, runbook, shape
 from dbrunbook.config import RunbookConfig
 from dbrunbook.factories import (  # noqa: F401  (fixtures are found in this module's namespace)
     CONFIG_KEY,
@@ -131,6 +131,7 @@ def pytest_report_header(config: pytest.Config) -> list[str]:
     return runtime.header_lines()
 
 
+pytest_internalerror = redact.pytest_internalerror  # INTERNALERROR tracebacks redacted too
 pytest_runtest_makereport = reporting.pytest_runtest_makereport
 pytest_report_teststatus = reporting.pytest_report_teststatus
 pytest_runtest_logreport = reporting.pytest_runtest_logreport

@@ -20,6 +20,8 @@ from collections.abc import Iterable
 from typing import Any
 from urllib.parse import quote, quote_plus
 
+import pytest
+
 MASK = "***"
 
 _PATTERNS: tuple[tuple[re.Pattern[str], str], ...] = (
@@ -139,3 +141,14 @@ def jsonable(data: Any) -> Any:
 def redact(value: str) -> str:
     """Shorthand for ``REDACTOR.text(value)``."""
     return REDACTOR.text(value)
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_internalerror(excrepr: Any, excinfo: Any) -> None:
+    """An INTERNALERROR traceback (with ``-l``, its locals: DSNs, keys) is redacted before anyone prints it.
+
+    pytest's terminal reporter and its stderr fallback both print ``str(excrepr)``, which renders
+    through ``toterminal``: replace that, on this instance, with the redacted rendering.
+    """
+    text = REDACTOR.text(str(excrepr))
+    excrepr.toterminal = lambda tw: tw.line(text)

@@ -6,6 +6,7 @@ import html
 import json
 import threading
 import time
+from pathlib import Path
 from urllib.parse import quote
 
 import faults
@@ -225,3 +226,29 @@ def test_frozen_server_mid_rls_matrix_gives_no_false_verdict(product: Product) -
     assert [r for r in run.results if "stopped answering at " in str(r.get("message") or "")], run.output
     assert not [r for r in run.results if r.get("severity") == "P0" and r["outcome"] == "failed"], run.output
     assert {"html", "json", "xml"} <= set(run.report_files())
+
+
+BOOM = """
+import os
+
+
+def pytest_collection_finish(session):
+    dsn = os.environ["T_DB_URL"]  # a local that -l prints in the INTERNALERROR traceback
+    raise RuntimeError("a bug in a plugin, while holding " + dsn[:10])
+"""
+
+
+@pytest.mark.fault(scenario="INTERNALERROR (a crashing plugin hook) with -l --fulltrace while a local holds the DSN",
+                   expect="exit 3 with the INTERNALERROR traceback and its locals, the password masked in every "
+                          "spelling")
+def test_an_internal_error_traceback_with_locals_holds_no_password(product: Product, tmp_path: Path) -> None:
+    plugins = tmp_path / "plugins"
+    plugins.mkdir()
+    (plugins / "boom.py").write_text(BOOM)
+    pw = CATALOGUE_PASSWORD
+    dsn = f"postgresql://leaky:{quote(pw, safe='')}@127.0.0.1:9/postgres?sslmode=disable"
+    run = product.run("-p", "boom", "-l", "--fulltrace", "-m", "triage", "--target=t", targets_toml=url_target(),
+                      timeout=60, env={"T_DB_URL": dsn, "PYTHONPATH": str(plugins)})
+    assert run.returncode == 3 and "INTERNALERROR" in run.output, run.output
+    assert "dsn" in run.output and "leaky" in run.output, run.output  # the locals are there...
+    assert not _leaks(_every_output(run), pw), _leaks(_every_output(run), pw)  # ...without the password
