@@ -145,3 +145,24 @@ def test_demo_skeleton_is_green_and_catches_a_user_metadata_read(product: Produc
     finally:
         drop_database(supabase_server.admin_dsn, name)
     assert failed(run, "rls.tenant_predicate") and failed(run, "rls.forged_claims"), run.output[-3000:]
+
+
+def test_init_reads_a_url_target_and_refuses_bad_input(supabase_server: EmbeddedInfo, tmp_path: Path) -> None:
+    toml = tmp_path / "dbrunbook.toml"
+    toml.write_text(url_target())
+    out = tmp_path / "c.toml"
+    base = [sys.executable, "-m", "dbrunbook.cli", "contract", "init", f"--targets-file={toml}", f"--out={out}"]
+    env = {"PATH": "/usr/bin:/bin", "T_DB_URL": supabase_server.dsn}
+
+    def init(*args: str, **extra: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([*base, *args], capture_output=True, text=True, timeout=120, check=False, cwd=REPO,
+                              env={**env, **extra})
+
+    done = init("--target=t", "--schemas=public,core,graphql_public")
+    assert done.returncode == 0, done.stderr
+    assert out.read_text().count("[tables.") == 13 and supabase_server.password not in out.read_text()
+    again = init("--target=t")
+    assert again.returncode == 4 and "exists; pass --force" in again.stderr
+    assert init("--target=nope", "--force").returncode == 4
+    missing = init("--force")
+    assert missing.returncode == 4 and "--workdir DIR" in missing.stderr

@@ -20,6 +20,8 @@ def add_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     init.add_argument("--workdir", type=Path, help="project folder holding supabase/: built as the embedded target")
     init.add_argument("--target", help="a target of the targets file (its DB URL env var must be set)")
     init.add_argument("--targets-file", type=Path, default=None, help="default: ./dbrunbook.toml when present")
+    init.add_argument("--schemas", help="exposed schemas, comma-separated (default: supabase/config.toml [api] "
+                      "schemas, pgrst.db_schemas, else public,graphql_public)")
     init.add_argument("--out", type=Path, default=Path("contracts.toml"), help="default: contracts.toml")
     init.add_argument("--force", action="store_true", help="overwrite --out and its seed template")
 
@@ -71,8 +73,11 @@ def run(args: argparse.Namespace) -> int:
         policy = session.SessionPolicy(read_only=True, thresholds=thresholds)
         conn = session.connect(dsn, policy, target=project)
         try:
-            schemas = discovery.exposed_schemas(conn, policy, None)
-            schemas = sorted(set(schemas) | set(contract_init.config_schemas(workdir)))
+            if args.schemas:
+                schemas = sorted({x.strip() for x in args.schemas.split(",") if x.strip()})
+            else:
+                schemas = discovery.exposed_schemas(conn, policy, None)
+                schemas = sorted(set(schemas) | set(contract_init.config_schemas(workdir)))
             sk = contract_init.infer(conn, policy, project=project, schemas=schemas)
         finally:
             conn.close()
