@@ -28,24 +28,33 @@ _MID_RUN = ("select exists (select from pg_catalog.pg_stat_activity where applic
             "and query <> '' and query !~* '(server_version|^\\s*(begin|rollback|commit)|set_config)')")
 
 
+def _run_frozen(product: Product, args: tuple[str, ...], toml: str, dsn: str, admin_dsn: str, postmaster: int,
+                when: str) -> ProductRun:
+    """Run the product against ``dsn`` and freeze its server once ``when`` holds; thaw it afterwards."""
+    thread, release, state = faults.freeze_when(admin_dsn, postmaster, when)
+    try:
+        run = product.run(*args, "--target=t", targets_toml=toml, env={"T_DB_URL": dsn}, timeout=FROZEN_RUN_CAP_S)
+    finally:
+        release.set()
+        thread.join(timeout=30)
+    assert state.get("pids"), f"the server was never frozen: the run finished first\n{run.output}"
+    return run
+
+
+_FAST = f"""
+[targets.t.thresholds]
+connect_timeout_s = {CONNECT_S}
+statement_timeout_ms = {STATEMENT_MS}
+"""
+
+
 @pytest.mark.fault(scenario="server frozen mid-triage (postmaster and backends SIGSTOPped; kernel still ACKs)",
                    expect="run ends within connect_timeout + statement_timeout + 2 s + startup; 'stopped "
                           "answering at HH:MM:SS UTC' (target_gone); HTML/JSON/JUnit written; exit non-zero")
 def test_frozen_server_ends_the_run_bounded_with_reports(product: Product) -> None:
-    toml = url_target(f"""
-    [targets.t.thresholds]
-    connect_timeout_s = {CONNECT_S}
-    statement_timeout_ms = {STATEMENT_MS}
-    """)
     with faults.small_cluster(max_connections=20) as small:
-        thread, release, state = faults.freeze_when(small.admin_dsn, small.server_pid, _MID_RUN)
-        try:
-            run = product.run("-m", "triage", "--target=t", targets_toml=toml, env={"T_DB_URL": small.dsn},
-                              timeout=FROZEN_RUN_CAP_S)
-        finally:
-            release.set()
-            thread.join(timeout=30)
-    assert state.get("pids"), f"the server was never frozen: the run finished first\n{run.output}"
+        run = _run_frozen(product, ("-m", "triage"), url_target(_FAST), small.dsn, small.admin_dsn, small.server_pid,
+                          _MID_RUN)
     assert run.returncode not in (0, 3), run.output  # neither green nor an INTERNALERROR
     assert "INTERNALERROR" not in run.output
     gone = [r for r in run.results if "t stopped answering at " in str(r.get("message") or "")]
@@ -205,23 +214,12 @@ def test_a_password_in_the_targets_file_is_refused_in_every_url_form(product: Pr
                    expect="run ends bounded; 'stopped answering' (target_gone); no P0 and no RLS verdict from the "
                           "cells after the freeze; reports written")
 def test_frozen_server_mid_rls_matrix_gives_no_false_verdict(product: Product) -> None:
-    toml = demo_target(f"""
-    [targets.t.thresholds]
-    connect_timeout_s = {CONNECT_S}
-    statement_timeout_ms = {STATEMENT_MS}
-    """)
     in_matrix = ("select exists (select from pg_catalog.pg_stat_activity where application_name = 'dbrunbook' "
                  "and query ~ 'jsonb_build_object')")
     with own_demo_server() as (server, info):
         assert server.server is not None
-        thread, release, state = faults.freeze_when(info.admin_dsn, server.server.process.pid, in_matrix)
-        try:
-            run = product.run("rls_contracts/test_matrix.py", "-m", "triage", "--target=t", targets_toml=toml,
-                              env={"T_DB_URL": info.dsn}, timeout=FROZEN_RUN_CAP_S)
-        finally:
-            release.set()
-            thread.join(timeout=30)
-    assert state.get("pids"), f"the server was never frozen\n{run.output}"
+        run = _run_frozen(product, ("rls_contracts/test_matrix.py", "-m", "triage"), demo_target(_FAST), info.dsn,
+                          info.admin_dsn, server.server.process.pid, in_matrix)
     assert run.returncode not in (0, 1, 3), run.output  # inconclusive, not a verdict failure nor a crash
     assert [r for r in run.results if "stopped answering at " in str(r.get("message") or "")], run.output
     assert not [r for r in run.results if r.get("severity") == "P0" and r["outcome"] == "failed"], run.output
