@@ -118,8 +118,8 @@ def hint(error: str, platform: str | None) -> str | None:
     if missing_ext and ext:
         return (f"Cause: the target: extension {ext} is not installed on this server (the embedded target "
                 f"has PostgreSQL's contrib extensions and dbrunbook stand-ins, docs/platform-eras.md). To fix "
-                f"this: install the real extension for this PostgreSQL (e.g. apt-get install postgresql-15-{ext}), "
-                f"or run against a server that has it")
+                f"this: install it for this PostgreSQL (Debian: contrib modules come with postgresql-<major>, others "
+                f"as postgresql-<major>-<name>), or pick binaries that have it (pg_major in [targets.embedded])")
     if re.search(r'unrecognized parameter "(lists|m|ef_construction|ef_search|probes)"', error) or (
             re.search(r'type "(halfvec|sparsevec)" does not exist|binary_quantize|'
                       r'operator class "(halfvec|bit|sparsevec)', error)):
