@@ -248,6 +248,22 @@ def test_drift_skips_a_locked_catalog_naming_the_blocker(product: Product, supab
     assert run.outcome("migrations.no_pending") == "passed"  # the history table is not locked
 
 
+@pytest.mark.fault(scenario="a new table without RLS that anon can read, created by hand",
+                   expect="fail P0: drift.tables (a tenant-exposure finding in drift, as in the RLS checks)")
+def test_a_new_exposed_table_without_rls_is_p0(product: Product, supabase_server: EmbeddedInfo) -> None:
+    with cloned_database(supabase_server, "drift_leaky") as clone:
+        clone.as_postgres("create table public.leaky_exports (id bigint primary key, customer_email text)",
+                          "grant select on public.leaky_exports to anon, authenticated")
+        run = product.run(*DRIFT, "--target=t", targets_toml=_toml(demo_workdir()), env={"T_DB_URL": clone.dsn})
+    assert run.returncode == 1, run.output
+    tables = run.result("drift.tables")
+    assert [(f["metadata"]["change"], f["metadata"]["object"], f["severity"]) for f in tables["findings"]] == [
+        ("unexpected", "public.leaky_exports", "P0")]
+    assert tables["severity"] == "P0"
+    anon = [f for f in run.result("drift.privileges")["findings"] if f["metadata"]["object"].endswith(" to anon")]
+    assert anon and all(f["severity"] == "P0" for f in anon)
+
+
 TWO_TARGETS = """
 [targets.t]
 kind = "url"
