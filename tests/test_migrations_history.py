@@ -78,6 +78,8 @@ def test_every_history_fault_is_named(product: Product, supabase_server: Embedde
     assert any("20250301000000_backfill.sql" in t and "older than the last applied one" in t for t in pending)
     assert not any("evolution" in t for t in pending), "a renamed file is not also pending"
     assert "--include-all" in run.message("migrations.no_pending")
+    # a lost history row is recorded, not re-run (`db push --include-all` fails with 'already exists')
+    assert "supabase migration repair --status applied 20250301000000" in run.message("migrations.no_pending")
 
     hygiene = run.message("migrations.folder_hygiene")
     assert 'Skipping migration add_index.sql... (file name must match pattern "<timestamp>_name.sql")' in hygiene
