@@ -26,7 +26,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-from dbrunbook import migrations
+from dbrunbook import migrations, resources
 from dbrunbook.config import BootstrapMode
 from dbrunbook.exceptions import TargetUnavailable
 from dbrunbook.redact import REDACTOR
@@ -54,7 +54,12 @@ STANDIN_LIMITS = {
     "pg_graphql": "no GraphQL",
     "pg_jsonschema": "JSON Schema subset",
     "pgjwt": "pure SQL",
+    "http": "no network",
+    "pg_tle": "bundled packages only",
+    "supabase-dbdev": "bundled packages only",
+    "basejump-supabase_test_helpers": "dbrunbook implementation",
 }
+STANDIN_OBJECTS_SHOWN = 4  # objects named per stand-in in the header; the rest are counted
 
 @dataclass(frozen=True)
 class EmbeddedInfo:
@@ -192,12 +197,24 @@ def _build_project(install: pginstall.PgInstall, base: Path, dest: Path, workdir
 
 
 def _stand_ins(port: int, password: str) -> tuple[str, ...]:
-    """Installed extensions that are dbrunbook stand-ins, each with what it lacks."""
+    """Installed stand-in extensions, each with what it lacks and what the project built on it.
+
+    e.g. ``vector (no ANN search; used by: column public.documents.embedding, index public.documents_hnsw)``.
+    """
     with _connect_admin(port, password) as conn:
-        rows = conn.execute(
+        names = [str(n) for (n,) in conn.execute(
             "select e.extname from pg_catalog.pg_extension e join pg_catalog.pg_available_extensions a "
-            "on a.name = e.extname where a.comment like '%dbrunbook%' order by 1").fetchall()
-    return tuple(f"{name} ({STANDIN_LIMITS.get(str(name), 'stand-in')})" for (name,) in rows)
+            "on a.name = e.extname where a.comment like '%dbrunbook%' order by 1").fetchall()]
+        built: dict[str, list[str]] = {}
+        for ext, obj in conn.execute(resources.sql("standin_objects")).fetchall():
+            built.setdefault(str(ext), []).append(str(obj))
+    labels = []
+    for name in names:
+        used = built.get(name, [])
+        shown = ", ".join(used[:STANDIN_OBJECTS_SHOWN]) + (
+            f" and {len(used) - STANDIN_OBJECTS_SHOWN} more" if len(used) > STANDIN_OBJECTS_SHOWN else "")
+        labels.append(f"{name} ({STANDIN_LIMITS.get(name, 'stand-in')}" + (f"; used by: {shown})" if used else ")"))
+    return tuple(labels)
 
 
 def _project_files(workdir: Path) -> list[Path]:
