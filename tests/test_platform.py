@@ -260,3 +260,14 @@ def test_vector_stand_in_index_definitions_match_the_real_pgvector(started: list
         defs[major] = sorted(_rows(info.dsn, "select indexdef from pg_indexes where tablename = 'items'"))
         assert any(s.startswith("vector (no ANN search") for s in info.stand_ins) == (major == 15)
     assert defs[15] == defs[real[0].major]
+
+
+def test_a_slow_build_shows_progress_in_a_pytest_run(product: Product, tmp_path: Path) -> None:
+    unique = f"-- {time.time_ns()}\n"  # never a cached template
+    workdir = _project(tmp_path / "proj", {
+        "20250101000000_slow.sql": unique + "select pg_sleep(2);",  # slower than the 1.5 s of silence
+        "20250101000001_t.sql": "create table t (x int);",
+    })
+    run = product.run("checks/test_database.py", "-m", "triage", "--target=embedded", f"--workdir={workdir}")
+    assert "building the throwaway target: migrations: " in run.output, run.output
+    assert "/2 files applied" in run.output and "building the throwaway target: done in " in run.output
