@@ -163,6 +163,15 @@ MEMBERSHIP_FAULTS = (
 )
 
 
+#: What MEMBERSHIP_FAULTS plant, role settings apart (cluster-wide or per database, per test).
+MEMBERSHIP_EXPECTED = {
+    "functions": {("changed", "private.is_org_member(org uuid)")},
+    "policies": {("changed", "public.project_secrets.Project secrets require MFA")},
+    "triggers": {("missing", "auth.users.on_auth_user_created")},
+    "cron_jobs": {("changed", "purge-old-events")},
+}
+
+
 @pytest.mark.fault(scenario="tampered helper, restrictive policy, auth trigger, cron, role setting",
                    expect="fail drift.functions/policies/triggers/cron_jobs/role_settings")
 def test_membership_drift_tampered_helper_restrictive_policy_auth_trigger_cron_role(
@@ -175,13 +184,8 @@ def test_membership_drift_tampered_helper_restrictive_policy_auth_trigger_cron_r
             conn.execute(statement.encode())
     run = product.run(*DRIFT, "--target=t", targets_toml=_toml(MEMBERSHIP), env=env)
     assert run.returncode == 1, run.output
-    assert drifted(run) == {
-        "functions": {("changed", "private.is_org_member(org uuid)")},
-        "policies": {("changed", "public.project_secrets.Project secrets require MFA")},
-        "triggers": {("missing", "auth.users.on_auth_user_created")},
-        "cron_jobs": {("changed", "purge-old-events")},
-        "role_settings": {("changed", "role authenticator: statement_timeout")},
-    }
+    assert drifted(run) == {**MEMBERSHIP_EXPECTED,
+                            "role_settings": {("changed", "role authenticator: statement_timeout")}}
     assert "body_fingerprint differs" in run.message("drift.functions")
     assert "[P0] drift.functions" in run.message("drift.functions")  # the SECURITY DEFINER tenancy helper
     assert "+ select true" in run.message("drift.functions")
