@@ -21,6 +21,9 @@ if TYPE_CHECKING:
 
 CONFIG_KEY = pytest.StashKey["Runtime"]()
 
+#: ``Reachability.reported_by`` when the unreachable target is reported as a cause (not by db_reachable).
+_CAUSE = "the first check that needed the database"
+
 #: Checks with these markers never touch the database: a target that stopped answering does not stop them.
 _OFFLINE_MARKERS = ("env", "health", "logs")
 
@@ -92,10 +95,12 @@ def db(target: Target, request: pytest.FixtureRequest) -> psycopg.Connection[dic
     reach = target.reachability()
     if not reach.ok:
         assert reach.failure is not None
-        if reach.reported_by is None:
-            reach.reported_by = request.node.nodeid
-            pytest.fail(f"{target.name}: {reach.failure.summary}\n  runbook: {reach.failure.runbook}\n"
-                        f"  do:      {reach.failure.fix}", pytrace=False)
+        if reach.reported_by in (None, _CAUSE):
+            # triage.db_reachable gives the P1 verdict itself; any other check cannot reach a verdict: one P1
+            # cause for the target (the hooks report it once), never a failure at this check's own severity.
+            reach.reported_by = _CAUSE
+            raise Inconclusive("target_gone", f"{target.name} is unreachable: {reach.failure.summary}",
+                               fix=f"{reach.failure.fix} (runbook: {reach.failure.runbook})")
         pytest.skip(f"{target.name} is unreachable ({reach.failure.cause}); reported by {reach.reported_by}")
     return target.connection()
 

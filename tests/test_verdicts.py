@@ -507,3 +507,17 @@ def test_probes_slower_than_statement_timeout_are_one_timeout_cause(product: Pro
     stopped = [r for r in run.results if (r.get("cause") or {}).get("first_nodeid") == cause["nodeid"]]
     assert len(stopped) >= 2 and {r["outcome"] for r in stopped} == {"inconclusive", "skipped"}
     assert run.returncode == 6
+
+
+@pytest.mark.parametrize("selection", ["rls", "drift", "locks"])
+@pytest.mark.fault(scenario="database down before the run, a selection without triage.db_reachable",
+                   expect="one P1 'unreachable' cause (never a P0 at an RLS check's own severity); every other "
+                          "check skips pointing at it; exit 6")
+def test_database_down_is_one_p1_cause_whatever_the_selection(product: Product, stopped_server_dsn: str,
+                                                             selection: str) -> None:
+    run = product.run("-m", selection, "--target=t", targets_toml=demo_target(), env={"T_DB_URL": stopped_server_dsn})
+    cause = one_cause(run, "target_gone")
+    assert cause["severity"] == "P1" and "t is unreachable" in cause["title"], cause["title"]
+    stopped = [r for r in run.results if (r.get("cause") or {}).get("first_nodeid") == cause["nodeid"]]
+    assert len(stopped) >= 2
+    assert run.returncode == 6
