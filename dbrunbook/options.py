@@ -174,6 +174,11 @@ def build_config(config: pytest.Config) -> RunbookConfig:
     """Resolve every option once; raise ``pytest.UsageError`` naming the option and the fix on bad input."""
     resolved = {opt.dest: value_and_source(config, opt) for opt in OPTIONS}
     values = {dest: v for dest, (v, _) in resolved.items()}
+    for opt in OPTIONS:  # --flag choices are argparse's; the env var and ini key get the same check here
+        chosen = values[opt.dest]
+        if opt.choices and chosen not in (None, "") and str(chosen).strip().lower() not in opt.choices:
+            raise usage_error(f"{resolved[opt.dest][1]} {chosen!r} is not one of: {', '.join(opt.choices)}",
+                              checked=[opt.flag, opt.env, opt.dest], fixes=[f"{opt.flag}={opt.choices[0]}"])
     rootdir = Path(config.rootpath)
     targets_file: Path | None
     if values["dbrunbook_targets_file"]:

@@ -76,3 +76,15 @@ def test_user_owned_drift_is_still_found_on_another_platform_layer(product: Prod
     assert run.returncode == 1, run.output
     assert drifted(run) == {**MEMBERSHIP_EXPECTED,
                             "role_settings": {("unexpected", "role authenticator in this database: statement_timeout")}}
+
+
+@pytest.mark.fault(scenario="--drift-scope / DBRUNBOOK_DRIFT_SCOPE with an unknown value",
+                   expect="usage error (exit 4) naming the option and the choices")
+@pytest.mark.parametrize("how", ["flag", "env"])
+def test_an_unknown_drift_scope_is_a_usage_error(product: Product, how: str) -> None:
+    args = ["--drift-scope=everything"] if how == "flag" else []
+    env = {"DBRUNBOOK_DRIFT_SCOPE": "everything"} if how == "env" else {}
+    run = product.run(*DRIFT, "--target=t", *args, targets_toml=_toml(MEMBERSHIP), env={"T_DB_URL": "x", **env})
+    assert run.returncode == 4, run.output
+    assert "everything" in run.output and "user" in run.output and "all" in run.output
+    assert "INTERNALERROR" not in run.output and "Traceback" not in run.output
