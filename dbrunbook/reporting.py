@@ -20,8 +20,9 @@ the HTML and JUnit reports read the same fields from ``report.dbrunbook``)::
     runbook          str          the runbook step the check implements
     outcome          str          passed | failed | inconclusive | skipped | waived (outcomes.OUTCOMES)
     severity         str | None   failed/waived: worst of its unwaived (resp. all) findings, else the
-                                  marker's; inconclusive: the cause's (outcomes.CAUSE_SEVERITY; None =
-                                  a setup error, which is no verdict); passed/skipped: the marker's
+                                  marker's; None for a check that crashed; inconclusive: the cause's
+                                  (outcomes.CAUSE_SEVERITY; None = a setup error, which is no verdict);
+                                  passed/skipped: the marker's
     marker_severity  str          the check marker's severity (P0..P3)
     title            str          one line for summaries: first finding's title, the cause's message,
                                   or the error's first line (never a traceback or a repr)
@@ -34,9 +35,13 @@ the HTML and JUnit reports read the same fields from ``report.dbrunbook``)::
     evidence         dict         what the check attached (redacted)
     message          str | None   failure text or skip reason (redacted); None for a pass
     duration_s       float
+    crashed          bool         only when true: the check raised an unexpected error (a dbrunbook bug or
+                                  a database answer it did not expect); failed, no severity, exit 1
+    expired_waiver   bool         only when true: a waiver matched but has expired (exit 1 whatever --fail-on)
+    cause.scope      str          also in ``cause``: the raiser's scope (the dedup key is target, kind, scope)
 
 The bundle's ``summary`` adds ``outcomes`` (count per outcome), ``failed_by_severity`` (verdict
-failures only), ``causes`` (each first cause with the number of checks it stopped) and
+failures with a severity), ``causes`` (each first cause with the number of checks it stopped) and
 ``exit_code`` / ``exit_meaning`` (``outcomes.EXIT_CODES``).
 """
 
@@ -148,6 +153,8 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
         }
         if verdict.expired_waiver:
             data["expired_waiver"] = True
+        if verdict.crashed:
+            data["crashed"] = True
         report.dbrunbook = jsonable(data)  # type: ignore[attr-defined]
         if ctx and ctx.evidence and item.config.pluginmanager.hasplugin("html"):
             from pytest_html import extras
@@ -256,7 +263,7 @@ def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pyte
     tr = terminalreporter
     if _RESULTS:
         tr.write_sep("=", "dbrunbook: failures by severity")
-        if not graded and not setup:
+        if not graded and not setup and not any(r.get("crashed") for r in _RESULTS):
             ran = sum(r["outcome"] in ("passed", "failed", "waived") for r in _RESULTS)
             tr.write_line(f"no check failed ({ran} checks ran).", green=True)
         for severity in SEVERITIES:
@@ -283,6 +290,12 @@ def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pyte
                           f"{result['title']}", red=True, bold=True)
             if result["cause"]["fix"]:
                 tr.write_line(f"  do: {result['cause']['fix']}")
+        crashed = [r for r in _RESULTS if r.get("crashed")]
+        if crashed:
+            tr.write_line(f"{len(crashed)} checks crashed (no verdict, no severity: a dbrunbook bug or an answer "
+                          "the check did not expect; the traceback is in the report):", red=True, bold=True)
+            for result in crashed:
+                tr.write_line(f"  {result['check_id']} [{result['target']}]: {result['title']}")
         waived = [r for r in _RESULTS if r["outcome"] == "waived"]
         if waived:
             tr.write_line(f"{len(waived)} checks waived (findings accepted in {gates.of(config).waivers_file}):")
@@ -329,7 +342,7 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     finished = datetime.now(UTC)
     by_severity: dict[str, int] = defaultdict(int)
     for result in _RESULTS:
-        if result["outcome"] == "failed":
+        if result["outcome"] == "failed" and result["severity"]:
             by_severity[result["severity"]] += 1
     stopped = _stopped_counts()
     bundle = {

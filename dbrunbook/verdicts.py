@@ -36,6 +36,7 @@ class Verdict:
     cause: dict[str, Any] | None = None
     findings: list[dict[str, Any]] = field(default_factory=list)
     expired_waiver: bool = False
+    crashed: bool = False
 
 
 def _skip(item: pytest.Item, report: pytest.TestReport, reason: str) -> None:
@@ -90,6 +91,11 @@ def _apply_waivers(meta: CheckMeta, findings: Iterable[Finding], gates_waivers: 
     return annotated, failing, expired
 
 
+def _crashed(exc: BaseException | None) -> bool:
+    """An exception that is not a check's verdict (check.fail, a plain assert) nor a cause."""
+    return exc is not None and not isinstance(exc, AssertionError | pytest.fail.Exception | pytest.skip.Exception)
+
+
 def _error_title(exc: BaseException | None, text: str) -> str:
     if exc is not None and not isinstance(exc, AssertionError | pytest.fail.Exception):
         return f"{type(exc).__name__}: {first_line(exc)}"[:200]
@@ -127,6 +133,10 @@ def decide(item: pytest.Item, call: pytest.CallInfo[None], report: pytest.TestRe
             return Verdict("waived", meta.severity, _error_title(exc, text), None,
                            [{"check_id": meta.check_id, "title": _error_title(exc, text),
                              "waiver": waiver.as_dict()}])
+        if _crashed(exc):
+            # Not a verdict: the check broke (a bug, or a database answer it did not expect). It fails the
+            # run, but never at the check's severity: a crashed RLS check must not page anyone for a P0.
+            return Verdict("failed", None, _error_title(exc, text), crashed=True)
         return Verdict("failed", meta.severity, _error_title(exc, text))
     annotated, failing, expired = _apply_waivers(meta, findings, gates_waivers)
     if not failing:
@@ -146,8 +156,8 @@ def exit_code(results: list[dict[str, Any]], pytest_status: int, untracked_failu
               fail_on: str | None) -> int:
     """The run's exit code (``outcomes.EXIT_CODES``).
 
-    1 when a verdict failed at or above ``fail_on`` (or an expired waiver made it fail, or a test
-    without a check marker failed); else 6 when a cause stopped checks (a target that is merely
+    1 when a verdict failed at or above ``fail_on`` (or an expired waiver made it fail, a check crashed,
+    or a test without a check marker failed); else 6 when a cause stopped checks (a target that is merely
     not Supabase-shaped only counts when nothing else reached a verdict); else 0.
 
     >>> exit_code([{"outcome": "inconclusive", "cause": {"kind": "setup"}}], 1, 0, None)
@@ -158,7 +168,7 @@ def exit_code(results: list[dict[str, Any]], pytest_status: int, untracked_failu
     if pytest_status in PYTEST_CODES:
         return pytest_status
     failing = [r for r in results if r["outcome"] == "failed"
-               and (at_or_above(r.get("severity"), fail_on) or r.get("expired_waiver"))]
+               and (at_or_above(r.get("severity"), fail_on) or r.get("expired_waiver") or r.get("crashed"))]
     if failing or untracked_failures:
         return 1
     stopped = [r for r in results if r["outcome"] == "inconclusive"]

@@ -521,3 +521,30 @@ def test_database_down_is_one_p1_cause_whatever_the_selection(product: Product, 
     stopped = [r for r in run.results if (r.get("cause") or {}).get("first_nodeid") == cause["nodeid"]]
     assert len(stopped) >= 2
     assert run.returncode == 6
+
+
+CRASHING_P0 = '''
+import pytest
+
+
+@pytest.mark.check("selftest.crash_p0", severity="P0", runbook="Diagnosis 4")
+def test_crashes(check):
+    return {"customers": 1}["contacts"]
+'''
+
+
+@pytest.mark.fault(scenario="a P0-marked check crashes (KeyError: a dbrunbook bug)",
+                   expect="failed without a severity ('crashed'), no ESCALATE/P0 line; exit 1 even with --fail-on=P0")
+def test_a_crashed_p0_check_is_no_p0_verdict(product: Product, tmp_path: Path) -> None:
+    from conftest import REPO
+
+    test_file = tmp_path / "test_crash.py"
+    test_file.write_text(CRASHING_P0)
+    run = product.run(f"--rootdir={REPO}", f"--config-file={REPO / 'pyproject.toml'}", str(test_file),
+                      "--target=embedded", "--fail-on=P0")
+    result = run.result("selftest.crash_p0")
+    assert result["outcome"] == "failed" and result["severity"] is None and result.get("crashed") is True, result
+    assert result["title"] == "KeyError: 'contacts'"
+    assert "ESCALATE" not in run.output and "P0 - " not in run.output
+    assert "1 checks crashed" in run.output
+    assert run.returncode == 1, run.output[-2000:]
