@@ -78,6 +78,56 @@ def _default(key_cols: tuple[str, ...], normalize: tuple[str, ...] = ()) -> Call
     return build
 
 
+#: aclitem letters (PostgreSQL's acl.c) -> the privilege names aclexplode() gives; MAINTAIN (m, 17+)
+#: is left out: it does not exist on older majors.
+_ACL_LETTERS = {"r": "SELECT", "w": "UPDATE", "a": "INSERT", "d": "DELETE", "D": "TRUNCATE", "x": "REFERENCES",
+                "t": "TRIGGER", "X": "EXECUTE", "U": "USAGE", "C": "CREATE", "T": "TEMPORARY", "c": "CONNECT",
+                "s": "SET", "A": "ALTER SYSTEM"}
+
+
+def _acl_item(item: str) -> tuple[str, list[str]]:
+    """``grantee=privs/grantor`` (grantee quoted when it needs to be, empty for PUBLIC) -> grantee, privileges.
+
+    >>> _acl_item('"my ""role"=r*w/postgres')
+    ('my "role', ['SELECT WITH GRANT OPTION', 'UPDATE'])
+    >>> _acl_item("=X/postgres")
+    ('public', ['EXECUTE'])
+    """
+    if item.startswith('"'):
+        i, name = 1, []
+        while i < len(item):
+            if item[i] == '"':
+                if item[i + 1:i + 2] == '"':
+                    name.append('"')
+                    i += 2
+                    continue
+                break
+            name.append(item[i])
+            i += 1
+        grantee, rest = "".join(name), item[i + 2:]
+    else:
+        grantee, _, rest = item.partition("=")
+    letters = rest.split("/", 1)[0]
+    privileges = [_ACL_LETTERS[letter] + (" WITH GRANT OPTION" if letters[i + 1:i + 2] == "*" else "")
+                  for i, letter in enumerate(letters) if letter in _ACL_LETTERS]
+    return grantee or "public", privileges
+
+
+def _explode_acls(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """One row per object and grantee, privileges sorted by name (as aclexplode + array_agg gave them)."""
+    out = []
+    for row in rows:
+        grants: dict[str, list[tuple[str, str]]] = {}
+        for item in row["acl"] or ():
+            grantee, names = _acl_item(item)
+            grants.setdefault(grantee, []).extend((p.split(" WITH", 1)[0], p) for p in names)
+        for who, pairs in grants.items():
+            if pairs:  # sorted by the bare privilege name, as array_agg(... order by privilege_type)
+                out.append({"kind": row["kind"], "name": row["name"], "grantee": who,
+                            "privileges": [p for _, p in sorted(pairs, key=lambda x: x[0])]})
+    return out
+
+
 def _privileges(row: dict[str, Any]) -> tuple[str, dict[str, Any]]:
     return f"{row.pop('kind')} {row.pop('name')} to {row.pop('grantee')}", row
 
@@ -180,7 +230,10 @@ def take(conn: psycopg.Connection[dict[str, Any]], policy: SessionPolicy, source
                 objects[kind] = {}
                 continue
             rows = tx.execute(resources.sql(stem).encode(), params if "%(schemas)s" in resources.sql(stem) else None)
-            objects[kind] = dict(build(row) for row in _jsonable(rows.fetchall()))
+            fetched = rows.fetchall()
+            if kind == "privileges":
+                fetched = _explode_acls(fetched)
+            objects[kind] = dict(build(row) for row in _jsonable(fetched))
     return Snapshot(source, version, {k: objects.get(k, {}) for k in KINDS}, available)
 
 
