@@ -41,6 +41,22 @@ def contract_init(workdir: Path, out: Path) -> str:
     return out.read_text()
 
 
+def green_then_faulty(product: Product, server: EmbeddedInfo, contract: Path, fault_sql: str, *,
+                      healthy_k: tuple[str, ...], fault_k: str) -> ProductRun:
+    """``-m rls`` with the skeleton on the healthy database (must exit 0), then on a clone with ``fault_sql``."""
+    healthy = product.run("-m", "rls", "--target=t", f"--contracts={contract}", *healthy_k, targets_toml=WRITABLE,
+                          env={"T_DB_URL": server.dsn}, timeout=300)
+    assert healthy.returncode == 0, healthy.output[-4000:]
+    name = clone_database(server.admin_dsn, "postgres")
+    try:
+        with psycopg.connect(with_db(server.admin_dsn, name), autocommit=True) as conn:
+            conn.execute(fault_sql)
+        return product.run("-m", "rls", "--target=t", f"--contracts={contract}", "-k", fault_k, targets_toml=WRITABLE,
+                           env={"T_DB_URL": with_db(server.dsn, name)}, timeout=300)
+    finally:
+        drop_database(server.admin_dsn, name)
+
+
 def failed(run: ProductRun, check_id: str) -> list[str]:
     return [r["nodeid"] for r in run.results if r["check_id"] == check_id and r["outcome"] == "failed"]
 
@@ -103,20 +119,11 @@ def test_hundred_table_skeleton_is_green_and_catches_the_faults(product: Product
     out = tmp_path / "contracts.toml"
     text = contract_init(Path(bench_server.workdir), out)
     assert text.count("[tables.") == 100 and 'tenant_column = "company_id"' in text
-    contract = f"--contracts={out}"
     # Healthy: a tenth of the tables, every check kind (the whole -m rls is green too: docs/contracts.md).
-    healthy = product.run("-m", "rls", "--target=t", contract, "-k", "t00 or lint or in_the_contract or forged",
-                          targets_toml=WRITABLE, env={"T_DB_URL": bench_server.dsn}, timeout=300)
-    assert healthy.returncode == 0, healthy.output[-4000:]
-    name = clone_database(bench_server.admin_dsn, "postgres")
-    try:
-        with psycopg.connect(with_db(bench_server.admin_dsn, name), autocommit=True) as conn:
-            conn.execute('alter policy "t042 tenant read" on public.t042 using (true);'
-                         "alter table public.t007 disable row level security")
-        run = product.run("-m", "rls", "--target=t", contract, "-k", "t042 or t007 or rls_disabled",
-                          targets_toml=WRITABLE, env={"T_DB_URL": with_db(bench_server.dsn, name)}, timeout=300)
-    finally:
-        drop_database(bench_server.admin_dsn, name)
+    run = green_then_faulty(product, bench_server, out, 'alter policy "t042 tenant read" on public.t042 using (true);'
+                            "alter table public.t007 disable row level security",
+                            healthy_k=("-k", "t00 or lint or in_the_contract or forged"),
+                            fault_k="t042 or t007 or rls_disabled")
     reads = failed(run, "rls.read_isolation")
     assert any("public.t042-tenant_a_user" in n for n in reads) and any("public.t007" in n for n in reads), reads
     assert failed(run, "rls.rls_disabled_in_exposed_schema")
@@ -130,20 +137,11 @@ def test_demo_skeleton_is_green_and_catches_a_user_metadata_read(product: Produc
     out = tmp_path / "contracts.toml"
     text = contract_init(REPO / "examples" / "demo", out)
     assert '"company_role" = "owner"' in text and 'tenant_column = "id"' in text  # core.companies
-    contract = f"--contracts={out}"
-    healthy = product.run("-m", "rls", "--target=t", contract, targets_toml=WRITABLE,
-                          env={"T_DB_URL": supabase_server.dsn}, timeout=300)
-    assert healthy.returncode == 0, healthy.output[-4000:]
-    name = clone_database(supabase_server.admin_dsn, "postgres")
-    try:
-        with psycopg.connect(with_db(supabase_server.admin_dsn, name), autocommit=True) as conn:
-            conn.execute('alter policy "Tenant members can view customers" on public.customers using (company_id = '
-                         "coalesce((select auth.jwt() ->> 'company_id'), "
-                         "(select auth.jwt() -> 'user_metadata' ->> 'company_id'))::uuid)")
-        run = product.run("-m", "rls", "--target=t", contract, "-k", "forged or tenant_claim", targets_toml=WRITABLE,
-                          env={"T_DB_URL": with_db(supabase_server.dsn, name)}, timeout=300)
-    finally:
-        drop_database(supabase_server.admin_dsn, name)
+    run = green_then_faulty(product, supabase_server, out,
+                            'alter policy "Tenant members can view customers" on public.customers using (company_id = '
+                            "coalesce((select auth.jwt() ->> 'company_id'), "
+                            "(select auth.jwt() -> 'user_metadata' ->> 'company_id'))::uuid)",
+                            healthy_k=(), fault_k="forged or tenant_claim")
     assert failed(run, "rls.tenant_predicate") and failed(run, "rls.forged_claims"), run.output[-3000:]
 
 
