@@ -215,7 +215,7 @@ def test_a_password_in_the_targets_file_is_refused_in_every_url_form(product: Pr
                           "cells after the freeze; reports written")
 def test_frozen_server_mid_rls_matrix_gives_no_false_verdict(product: Product) -> None:
     in_matrix = ("select exists (select from pg_catalog.pg_stat_activity where application_name = 'dbrunbook' "
-                 "and query ~ 'jsonb_build_object')")
+                 "and query ~ 'jsonb_build_object|dbrunbook\\.batch')")
     with own_demo_server() as (server, info):
         assert server.server is not None
         run = _run_frozen(product, ("rls_contracts/test_matrix.py", "-m", "triage"), demo_target(_FAST), info.dsn,

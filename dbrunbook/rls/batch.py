@@ -10,6 +10,7 @@ that starts with the contract's seed. Every cell keeps its own verdict; only the
 from __future__ import annotations
 
 import contextlib
+import functools
 import json
 from collections.abc import Generator, Sequence
 from dataclasses import dataclass, field
@@ -87,6 +88,13 @@ def _payload(plans: Sequence[Plan]) -> str:
     } for plan in plans], separators=(",", ":"))
 
 
+@functools.cache
+def _runner() -> bytes:
+    """sql/rls_batch.sql without its comment lines: what pg_stat_activity shows starts with the code."""
+    text = resources.sql("rls_batch")
+    return "\n".join(line for line in text.splitlines() if not line.lstrip().startswith("--")).encode()
+
+
 def execute(p: Probe, plans: Sequence[Plan]) -> list[Result]:
     """Run the plans in one probe transaction (seeded, bounded, rolled back): three round trips in all.
 
@@ -102,7 +110,7 @@ def execute(p: Probe, plans: Sequence[Plan]) -> list[Result]:
             if all(plan.method == "GET" for plan in plans) and not p.conn.read_only:
                 tx.execute("set transaction read only")  # PostgREST's GET, once the seed has written
             tx.execute("select set_config('dbrunbook.batch', %s, true)", (_payload(plans),))
-            tx.execute(resources.sql("rls_batch").encode())
+            tx.execute(_runner())
             row = tx.execute("select current_setting('dbrunbook.result') as r").fetchone()
     except errors.Error as exc:
         if p.conn.closed or p.conn.broken:

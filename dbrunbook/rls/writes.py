@@ -21,6 +21,7 @@ the server-side runner and never reach the server log (docs/checks/rls.md).
 
 from __future__ import annotations
 
+from collections.abc import Generator
 from dataclasses import dataclass
 from typing import Any
 
@@ -136,6 +137,19 @@ def _not_probed(p: Probe, identity: Identity, op: Operation, out: Outcome, at: A
     return False
 
 
+def _settled_by_rights(p: Probe, identity: Identity, op: Operation,
+                       out: Outcome) -> Generator[list[Plan], list[Result], bool]:
+    """A missing role or privilege decides the cell from the catalog, with no statement; True if so."""
+    allowed = p.may(identity.role, op)
+    if allowed is None:
+        out.inconclusive = missing_role(identity)
+        return True
+    if not allowed:
+        yield from _no_privilege(p, identity, op, out)
+        return True
+    return False
+
+
 def _no_privilege(p: Probe, identity: Identity, op: Operation, out: Outcome) -> Program:
     """The role may not run the command at all: nothing can change; blocking if the contract says allow."""
     pred = p.oracle_sql(identity)
@@ -245,12 +259,8 @@ def _patch(p: Probe, identity: Identity, column: str, *, own_only: bool = False)
 def update_program(p: Probe, identity: Identity) -> Program:
     """An unfiltered constant PATCH changes only own rows, and no row moves into another tenant."""
     out = Outcome(p.table.name, identity.name, "update")
-    allowed = p.may(identity.role, "update")
-    if allowed is None:
-        out.inconclusive = missing_role(identity)
+    if (yield from _settled_by_rights(p, identity, "update", out)):
         return out
-    if not allowed:
-        return (yield from _no_privilege(p, identity, "update", out))
     columns = _patch_columns(p, identity)
     if not columns:
         out.skipped = (f"{identity.role} may update no column of {p.table.name} that a PATCH could set to one "
@@ -311,12 +321,8 @@ def _judge_moves(p: Probe, identity: Identity, out: Outcome, moves: list[tuple[s
 def delete_program(p: Probe, identity: Identity) -> Program:
     """A DELETE without a filter removes only own rows."""
     out = Outcome(p.table.name, identity.name, "delete")
-    allowed = p.may(identity.role, "delete")
-    if allowed is None:
-        out.inconclusive = missing_role(identity)
+    if (yield from _settled_by_rights(p, identity, "delete", out)):
         return out
-    if not allowed:
-        return (yield from _no_privilege(p, identity, "delete", out))
     (res,) = yield [_plan(p, identity, "delete", sql.SQL("delete from {} t where true").format(p.ident))]
     at = _attempt(res)
     if _not_probed(p, identity, "delete", out, at):
@@ -385,12 +391,8 @@ def _insert_plan(p: Probe, identity: Identity, columns: list[str], kind: str, te
 def insert_program(p: Probe, identity: Identity) -> Program:
     """Rows of every other tenant are rejected (42501); pinned own-tenant verdicts hold."""
     out = Outcome(p.table.name, identity.name, "insert")
-    allowed = p.may(identity.role, "insert")
-    if allowed is None:
-        out.inconclusive = missing_role(identity)
+    if (yield from _settled_by_rights(p, identity, "insert", out)):
         return out
-    if not allowed:
-        return (yield from _no_privilege(p, identity, "insert", out))
     columns = p.columns_for(identity.role, "insert")
     verdict = p.table.verdict(identity, "insert")
     attempts = _attempts(p, identity)
