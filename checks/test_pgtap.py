@@ -9,14 +9,13 @@ writable targets: the embedded one by default, a staging/CI database with ``read
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
 
 import psycopg
 import pytest
 
 from dbrunbook import history, pgtap
 from dbrunbook.checking import Check
-from dbrunbook.config import RunbookConfig
+from dbrunbook.config import RunbookConfig, TargetSpec
 from dbrunbook.factories import CONFIG_KEY
 from dbrunbook.outcomes import Inconclusive
 from dbrunbook.targets import Target
@@ -28,7 +27,7 @@ _NONE = "(no pgTAP files)"
 _READY = pytest.StashKey[dict[str, bool]]()
 
 
-def _workdir(config: pytest.Config, cfg: RunbookConfig, target_spec: Any) -> Path | None:
+def _workdir(config: pytest.Config, cfg: RunbookConfig, target_spec: TargetSpec) -> Path | None:
     return history.resolve_workdir(cfg, target_spec, Path(config.rootpath))
 
 

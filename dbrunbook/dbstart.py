@@ -164,7 +164,7 @@ def _start_in_background(workdir: Path, platform: str, mode: str, pg_major: int 
         with os.fdopen(write_end, "w") as report:
             try:
                 info = server.start()
-            except (DbrunbookError, OSError) as exc:
+            except Exception as exc:  # the keeper must answer whatever went wrong
                 server.stop()
                 report.write(json.dumps({"error": str(exc)}))
                 code = 1

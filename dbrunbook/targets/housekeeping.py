@@ -8,6 +8,7 @@ every ``*.tmp<PID>`` whose process is gone.
 
 from __future__ import annotations
 
+import os
 import re
 import shutil
 import signal
@@ -56,8 +57,6 @@ def build_folder(dest: Path) -> Iterator[Path]:
     SIGINT already arrives as KeyboardInterrupt; SIGTERM is turned into SystemExit for the duration
     (main thread only: Python installs handlers nowhere else), so both unwind through here.
     """
-    import os
-
     tmp = tmp_path(dest, os.getpid())
     shutil.rmtree(tmp, ignore_errors=True)
     previous = None
