@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from dbrunbook import history, lockguard
+from dbrunbook import causes, history, lockguard
 from dbrunbook.checking import Check
 from dbrunbook.config import RunbookConfig
 from dbrunbook.migrations import migrations_dir, scan
@@ -31,7 +31,11 @@ def migrations_folder(target: Target, runbook_config: RunbookConfig, pytestconfi
     if workdir is None:
         pytest.skip(f"target {target.name}: no migrations folder to compare with; pass --workdir DIR "
                     f"(DIR/supabase/migrations) or set workdir for [targets.{target.name}] in dbrunbook.toml")
-    return migrations_dir(workdir)
+    folder = migrations_dir(workdir)
+    empty = causes.no_migrations(folder, target.name)
+    if empty is not None:  # one setup cause, shared with drift: not every applied version "without a file"
+        raise empty
+    return folder
 
 
 HISTORY_TABLE = "supabase_migrations.schema_migrations"

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from dbrunbook.exceptions import MigrationFailed, first_line
@@ -131,6 +132,24 @@ def reset() -> None:
     """Forget every cause (a new session starts)."""
     REGISTRY.seen.clear()
     REGISTRY.gone.clear()
+
+
+def no_migrations(folder: Path, target: str) -> Inconclusive | None:
+    """The setup cause of a migrations folder the Supabase CLI would apply nothing from (None: it has some).
+
+    Compared with nothing, every object and every applied version on the target would read as drift;
+    the folder is almost always the wrong one, so the drift and history checks stop on one cause.
+    """
+    from dbrunbook.migrations import scan
+
+    if scan(folder)[0]:
+        return None
+    what = "holds no migration file the Supabase CLI applies" if folder.is_dir() else "does not exist"
+    return Inconclusive(
+        "setup", f"{folder} {what}: nothing to compare {target}'s schema and migration history with",
+        fix="--workdir=DIR where DIR/supabase/migrations holds the project's migrations (or workdir for the "
+            "target in dbrunbook.toml); --compare-target / --compare-snapshot compare schemas without it",
+        scope=str(folder))
 
 
 def _chain(exc: BaseException) -> list[BaseException]:

@@ -16,10 +16,11 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from dbrunbook import catalog, driftscope, inputfiles, lockguard, options
+from dbrunbook import catalog, causes, driftscope, inputfiles, lockguard, options
 from dbrunbook.catalog import DriftItem, Snapshot
 from dbrunbook.exceptions import MigrationFailed, first_line
 from dbrunbook.history import resolve_workdir
+from dbrunbook.migrations import migrations_dir
 from dbrunbook.outcomes import Inconclusive
 from dbrunbook.redact import REDACTOR
 from dbrunbook.severity import Severity
@@ -232,6 +233,9 @@ class DriftSession:
                 f"target {spec.name}: no migrations folder to build the expected schema from; pass --workdir DIR "
                 f"or set workdir for [targets.{spec.name}] in dbrunbook.toml, or use --compare-target / "
                 "--compare-snapshot"))
+        empty = causes.no_migrations(migrations_dir(workdir), spec.name)
+        if empty is not None:  # one setup cause (shared with the history checks), not every object as drift
+            raise empty
         found = self.pool.snapshots(workdir, mode=spec.bootstrap_mode, platform=spec.platform, target_major=major,
                                     thresholds=spec.thresholds)
         if found.shadow is None:

@@ -548,3 +548,20 @@ def test_a_crashed_p0_check_is_no_p0_verdict(product: Product, tmp_path: Path) -
     assert "ESCALATE" not in run.output and "P0 - " not in run.output
     assert "1 checks crashed" in run.output
     assert run.returncode == 1, run.output[-2000:]
+
+
+@pytest.mark.fault(scenario="--workdir whose supabase/migrations is empty, -m 'triage or drift'",
+                   expect="0 P0; one setup cause naming the folder (not every object and applied version as "
+                          "drift); exit 6")
+def test_empty_migrations_folder_is_one_setup_cause(product: Product, tmp_path: Path,
+                                                   supabase_server: EmbeddedInfo) -> None:
+    folder = tmp_path / "app" / "supabase" / "migrations"
+    folder.mkdir(parents=True)
+    with demo_clone(supabase_server) as name:
+        run = product.run("-m", "triage or drift", "--target=t", f"--workdir={tmp_path / 'app'}", timeout=300,
+                          targets_toml=demo_target(), env={"T_DB_URL": with_db(supabase_server.dsn, name)})
+    cause = one_cause(run, "setup")
+    assert str(folder) in cause["title"] and "holds no migration file" in cause["title"], cause["title"]
+    stopped = {r["check_id"] for r in run.results if (r.get("cause") or {}).get("first_nodeid") == cause["nodeid"]}
+    assert {"drift.tables", "migrations.no_remote_only_versions"} <= stopped, stopped
+    assert run.outcome("triage.db_reachable") == "passed" and run.returncode == 6
