@@ -115,6 +115,7 @@ def _keep(server: EmbeddedServer, workdir: Path) -> None:
     finally:
         server.stop()
         state_file(workdir).unlink(missing_ok=True)
+        state_file(workdir).with_suffix(".log").unlink(missing_ok=True)  # a background keeper's log
 
 
 def _record(workdir: Path, info: EmbeddedInfo) -> None:
@@ -153,7 +154,7 @@ def _start_in_background(workdir: Path, platform: str, mode: str, pg_major: int 
     if pid == 0:  # keeper: own session, no terminal, reports through the pipe
         os.close(read_end)
         os.setsid()
-        log = cluster.cache_root() / "db-start" / f"{state_file(workdir).stem}.log"
+        log = state_file(workdir).with_suffix(".log")  # kept when the start fails
         log.parent.mkdir(parents=True, exist_ok=True)
         with open(os.devnull, "rb") as null_in, open(log, "ab") as log_out:
             os.dup2(null_in.fileno(), 0)
