@@ -157,3 +157,26 @@ def test_rls_matrix_leaves_no_error_line_in_the_server_log(
     assert _statements(ours), "nothing of ours was logged: the proof proves nothing"
     errors = [f"[{e.pid}] {e.level}: {e.text[:300]}" for e in ours if e.level in ("ERROR", "FATAL", "PANIC")]
     assert not errors, f"{len(errors)} ERROR line(s) from our sessions:\n" + "\n".join(errors[:20])
+
+
+AUDIT_TRIGGER = """
+grant insert on core.audit_log to authenticated;
+create function public.contacts_audit() returns trigger language plpgsql as $$
+begin
+  insert into core.audit_log (company_id, table_name, record_id, action)
+  values (new.company_id, 'contacts', new.id::text, 'UPDATE');
+  return new;
+end $$;
+create trigger contacts_audit after update on public.contacts for each row execute function public.contacts_audit();
+"""
+
+
+@pytest.mark.fault(scenario="an UPDATE trigger writes to another table whose policy refuses it (42501 from audit_log)",
+                   expect="update cells inconclusive naming audit_log; no BLOCKING or LEAK verdict from it")
+def test_a_42501_from_another_tables_policy_is_inconclusive_not_a_verdict(
+        product: Product, faulty_demo: Callable[[str], str]) -> None:  # noqa: F811
+    run = run_rls(product, faulty_demo(AUDIT_TRIGGER), "rls_contracts/test_matrix.py", "-k", "contacts and updates")
+    cells = [r for r in run.results if r["check_id"] == "rls.update_isolation"]
+    assert cells and not [r for r in cells if r["outcome"] == "failed"], run.output[-3000:]
+    assert "inconclusive" in {r["outcome"] for r in cells}
+    assert 'audit_log' in run.output and "no verdict" in run.output

@@ -177,7 +177,11 @@ def _judge_unfiltered(p: Probe, identity: Identity, op: Operation, out: Outcome,
     verdict = p.table.verdict(identity, op)
     if at.error is not None:
         if error_kind(at.error, p.table) != "rls":
-            if identity.scope != "all":
+            if identity.scope == "all" and verdict == "any":
+                # A key that sees everything, with no pinned verdict: there is no rule to break here.
+                out.summary = f"no rule to judge ({identity.role} sees every row); {what} failed: " + first_line(
+                    at.error)
+            else:
                 out.inconclusive = inconclusive(at.error, p, identity, op, what)
             return True
         # This table's WITH CHECK refused at least one new row: the statement changed nothing.
