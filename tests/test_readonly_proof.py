@@ -187,3 +187,30 @@ def test_the_log_reader_catches_what_the_proof_must_refuse(tmp_path: Path) -> No
     assert _transaction_violations(statements) == [
         "[11] BEGIN", "[11] first statement without local timeouts: select 1"]
     assert [e.level for e in ours if e.level == "ERROR"] == ["ERROR"]
+
+
+@pytest.mark.fault(scenario="-m rls (matrix, forged-claims property, structure) on a writable and on a read-only "
+                            "target with log_statement = 'all'",
+                   expect="zero ERROR lines from our sessions: forged claims the policies cannot cast (invalid "
+                          "input syntax for type uuid) and refused writes are caught on the server")
+@pytest.mark.parametrize("read_only", ["false", "true"])
+def test_rls_leaves_no_error_line_in_the_server_log(
+        product: Product, logged_server: tuple[str, ServerLog], read_only: str) -> None:
+    # The forged-claims property sends claim values no uuid cast accepts ("42", "", "*", a boolean in
+    # user_metadata) on purpose: a policy comparing text must not match them either. Each read runs in
+    # the server-side batch (sql/rls_batch.sql), whose subtransaction catches the cast error.
+    dsn, log = logged_server
+    log.mark()
+    run = product.run("-m", "rls", "--target=t", targets_toml=demo_target(f"read_only = {read_only}"),
+                      env={"T_DB_URL": dsn}, timeout=600)
+    assert run.returncode != 3 and "INTERNALERROR" not in run.output, run.output
+    # The property ran (seeded, with its explicit sweep and generated examples), not skipped.
+    assert run.outcome("rls.forged_claims") == "passed", run.output[-3000:]
+    ours = _ours(log.read())
+    assert _statements(ours), "nothing of ours was logged: the proof proves nothing"
+    # ... and the uncastable values were sent (else the proof proves nothing about them).
+    uncastable = re.compile(r'company_id\\*":(?:42\b|\\*"\*?\\*")')  # 42, "*" or "" (JSON in JSON: escaped)
+    assert any(uncastable.search(e.text) for e in ours), "no uncastable forged claim was sent"
+    errors = [f"[{e.pid}] {e.level}: {e.text[:300]}" for e in ours if e.level in ("ERROR", "FATAL", "PANIC")]
+    assert not errors, f"{len(errors)} ERROR line(s) from our sessions:\n" + "\n".join(errors[:20])
+
