@@ -48,6 +48,11 @@ _PATTERNS: tuple[tuple[re.Pattern[str], str], ...] = (
 _MARKERS = ("://", "eyj", "sb_secret_", "bearer", "passw", "apikey", "api_key", "secret")
 
 
+#: Strings remembered by ``Redactor.text`` before the memo starts over (bounded memory).
+_MEMO_MAX = 50_000
+_MEMO_LONGEST = 4096
+
+
 class Redactor:
     """Holds the secrets of this run and masks them in text and JSON-like data.
 
@@ -61,6 +66,9 @@ class Redactor:
         self._secrets: set[str] = set()
         self._ordered: tuple[str, ...] = ()
         self._lock = threading.Lock()
+        # Masked forms of strings already seen: an RLS matrix writes the same table names, identities,
+        # policy texts and SQL thousands of times. Replaced whenever a secret is added.
+        self._memo: dict[str, str] = {}
 
     def add(self, *secrets: str | None) -> None:
         """Register exact secret values in all their spellings (values under 4 characters are ignored)."""
@@ -70,6 +78,7 @@ class Redactor:
                     self._secrets.update(v for v in spellings(secret) if len(v) >= 4)
             # Longest first, so a secret that contains another is masked whole (sorted once, not per call).
             self._ordered = tuple(sorted(self._secrets, key=len, reverse=True))
+            self._memo = {}
 
     def add_all(self, secrets: Iterable[str | None]) -> None:
         """Register several secret values."""
@@ -79,6 +88,18 @@ class Redactor:
         """Return ``value`` with every known secret and every secret-looking token masked."""
         if not value:
             return value
+        memo = self._memo
+        done = memo.get(value)
+        if done is not None:
+            return done
+        masked = self._mask(value)
+        if len(value) <= _MEMO_LONGEST:
+            if len(memo) >= _MEMO_MAX:
+                memo.clear()
+            memo[value] = masked
+        return masked
+
+    def _mask(self, value: str) -> str:
         for secret in self._ordered:
             if secret in value:
                 value = value.replace(secret, MASK)

@@ -31,6 +31,7 @@ if TYPE_CHECKING:
 
 NO_CONTRACT = "no contract: behavioural isolation not checked; `dbrunbook contract init` writes one"
 _LOADED = pytest.StashKey[dict[Path, Contract | ContractError]]()
+_CHECKED_CONTRACT = pytest.StashKey[dict[tuple[str, int], Contract]]()
 
 
 def _demo_contract(config: pytest.Config) -> Path:
@@ -132,6 +133,16 @@ def checked_contract(config: pytest.Config, target: Target, db: psycopg.Connecti
 
     :raises Inconclusive: no contract applies, or it cannot be used on this database (setup cause)
     """
+    # Every matrix node asks (thousands a run): a contract that passed once on this connection is
+    # kept; a cause is worked out again for each node, as before (raised fresh each time).
+    memo = config.stash.setdefault(_CHECKED_CONTRACT, {})
+    key = (target.name, id(db))
+    if key not in memo:
+        memo[key] = _checked_contract(config, target, db)
+    return memo[key]
+
+
+def _checked_contract(config: pytest.Config, target: Target, db: psycopg.Connection[dict[str, Any]]) -> Contract:
     contract = contract_of(config, target.spec)
     first = collected(config)
     if first is not None and first.path != contract.path:
