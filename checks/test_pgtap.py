@@ -59,26 +59,30 @@ def pgtap_project(target: Target, runbook_config: RunbookConfig, pytestconfig: p
     if target.name not in ready:
         assert target.dsn is not None
         try:
-            with psycopg.connect(target.dsn, autocommit=True, connect_timeout=10) as conn:
+            with pgtap.admin_session(target.dsn, target.policy, target=target.name, on_gone=target.mark_gone) as conn:
                 created = pgtap.enable(conn)
         except psycopg.errors.FeatureNotSupported as exc:
             raise Inconclusive("setup", f"pgTAP is not available on {target.name}: {exc}",
                                fix="install pgTAP for this PostgreSQL (apt-get install postgresql-15-pgtap)") from None
+        except psycopg.errors.QueryCanceled as exc:
+            raise Inconclusive("timeout", f"enabling pgTAP on {target.name} did not finish in time: "
+                               f"{str(exc).strip()}", fix="look for a lock on pg_extension (a migration running?) "
+                               "and rerun") from None
         except psycopg.Error as exc:
             raise Inconclusive("setup", f"could not enable pgTAP on {target.name}: {str(exc).strip()}",
                                fix=f"run `{pgtap.ENABLE_PGTAP}` as postgres and read the error") from None
         ready[target.name] = created
         if created:  # as the CLI: drop it again when we created it
-            dsn = target.dsn
-            pytestconfig.add_cleanup(lambda: _disable(dsn))
+            pytestconfig.add_cleanup(lambda: _disable(target))
     return workdir
 
 
-def _disable(dsn: str) -> None:
+def _disable(target: Target) -> None:
+    assert target.dsn is not None
     try:
-        with psycopg.connect(dsn, autocommit=True, connect_timeout=10) as conn:
+        with pgtap.admin_session(target.dsn, target.policy, target=target.name) as conn:
             conn.execute(pgtap.DISABLE_PGTAP)
-    except psycopg.Error:
+    except (psycopg.Error, Inconclusive):
         pass  # the throwaway target is going away anyway; a writable target keeps an unused pgtap
 
 
@@ -89,7 +93,7 @@ def test_pgtap_file_passes(target: Target, pgtap_file: str, pgtap_project: Path,
     if pgtap_file == _NONE or not path.is_file():
         pytest.skip(f"target {target.name}: {pgtap_file} is not in {pgtap.tests_dir(pgtap_project)}")
     assert target.dsn is not None
-    result = pgtap.run_file(target.dsn, path, pgtap_project)
+    result = pgtap.run_file(target.dsn, path, pgtap_project, thresholds=target.spec.thresholds)
     where = f"supabase/tests/{pgtap_file}"
     check.add_evidence("tap", result.output[-20000:])
     check.add_evidence("counts", {"planned": result.planned, "ran": len(result.assertions),

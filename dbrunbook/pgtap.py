@@ -14,26 +14,45 @@ What the Supabase CLI does (internal/db/test/test.go, supabase-facts.md §10), r
 We run ``pg_prove`` once per file (each file one test node) with ``--verbose`` and read its TAP:
 every ``not ok`` with its description and diagnostics, a psql error that stopped the file, a plan
 that was not met.
+
+Bounded like every probe: our own session (the extension) is a :func:`dbrunbook.session.connect`
+session (keepalives, ``tcp_user_timeout``, client deadline, application_name ``dbrunbook-pgtap``)
+whose transaction sets the local timeouts first. Each file's psql gets the same libpq settings
+(from a service file: no password, no host), the target's ``lock_timeout`` and a
+``statement_timeout`` of the file's deadline + 5 s on the server; pg_prove and its psql are killed when
+that deadline passes (``DBRUNBOOK_PGTAP_TIMEOUT_S``, default 600 s) and the file is inconclusive.
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import shutil
+import signal
 import subprocess
+import tempfile
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
-from urllib.parse import unquote, urlsplit
+
+from dbrunbook import session
+from dbrunbook.outcomes import Inconclusive
 
 if TYPE_CHECKING:
     import psycopg
+
+    from dbrunbook.config import Thresholds
 
 ENABLE_PGTAP = "create extension if not exists pgtap with schema extensions"
 DISABLE_PGTAP = "drop extension if exists pgtap"
 EXTENSIONS = (".pg", ".sql")
 FILE_TIMEOUT_S = 600.0  # one file; a suite that needs longer is split into files
+#: Overrides FILE_TIMEOUT_S (seconds): a CI whose suite is known to be quick fails fast on a hang.
+TIMEOUT_ENV = "DBRUNBOOK_PGTAP_TIMEOUT_S"
+APPLICATION_NAME = "dbrunbook-pgtap"
+SERVER_GRACE_S = 5.0
 
 # TAP::Parser's grammar: "ok", number (pgTAP always numbers; pg_prove's own closing "ok" has none),
 # anything as description (a psql row of several columns reads "ok 16|text"), "# TODO/SKIP" directive.
@@ -144,17 +163,49 @@ def psql_errors(stderr: str) -> list[str]:
 
 
 def pg_env(dsn: str) -> dict[str, str]:
-    """Libpq variables for ``dsn`` (pg_prove passes them to psql); the password never goes on argv."""
-    parts = urlsplit(dsn)
-    env = {"PGHOST": parts.hostname or "127.0.0.1", "PGPORT": str(parts.port or 5432),
-           "PGUSER": unquote(parts.username or "postgres"), "PGDATABASE": (parts.path or "/postgres")[1:] or "postgres"}
-    if parts.password:
-        env["PGPASSWORD"] = unquote(parts.password)
-    for item in (parts.query or "").split("&"):
-        key, _, value = item.partition("=")
-        if key == "sslmode":
-            env["PGSSLMODE"] = value
+    """Libpq variables for ``dsn`` (URL or conninfo; pg_prove passes them to psql); the password never goes on argv.
+
+    >>> env = pg_env("postgresql://ana:s%40cr%27t@db.example:6543/app?sslmode=require")
+    >>> env["PGHOST"], env["PGPORT"], env["PGUSER"], env["PGPASSWORD"], env["PGDATABASE"], env["PGSSLMODE"]
+    ('db.example', '6543', 'ana', "s@cr't", 'app', 'require')
+    >>> sorted(pg_env("host=127.0.0.1 port=5433 user=postgres dbname=postgres").items())[:2]
+    [('PGDATABASE', 'postgres'), ('PGHOST', '127.0.0.1')]
+    """
+    from psycopg.conninfo import conninfo_to_dict
+
+    params = conninfo_to_dict(dsn)
+    env = {"PGHOST": str(params.get("host") or "127.0.0.1"), "PGPORT": str(params.get("port") or 5432),
+           "PGUSER": str(params.get("user") or "postgres"), "PGDATABASE": str(params.get("dbname") or "postgres")}
+    if params.get("password"):
+        env["PGPASSWORD"] = str(params["password"])
+    if params.get("sslmode"):
+        env["PGSSLMODE"] = str(params["sslmode"])
     return env
+
+
+def file_timeout_s() -> float:
+    """The deadline of one file: ``DBRUNBOOK_PGTAP_TIMEOUT_S`` if set (a positive number), else FILE_TIMEOUT_S."""
+    raw = os.environ.get(TIMEOUT_ENV, "").strip()
+    try:
+        value = float(raw) if raw else FILE_TIMEOUT_S
+    except ValueError:
+        value = FILE_TIMEOUT_S
+    return value if value > 0 else FILE_TIMEOUT_S
+
+
+def service_file(thresholds: Thresholds) -> str:
+    """A libpq service ``[dbrunbook]`` with the probe sessions' settings, for psql (no host, no password).
+
+    libpq has no environment variable for keepalives or tcp_user_timeout, and pg_prove does not
+    pass a conninfo string through, so psql gets them from a service file (``PGSERVICEFILE``).
+
+    >>> from dbrunbook.config import Thresholds
+    >>> text = service_file(Thresholds())
+    >>> text.splitlines()[0], "keepalives=1" in text, "tcp_user_timeout=" in text, "connect_timeout=5" in text
+    ('[dbrunbook]', True, True, True)
+    """
+    params = session.connect_params(thresholds, APPLICATION_NAME)
+    return "[dbrunbook]\n" + "".join(f"{key}={value}\n" for key, value in params.items())
 
 
 def pg_prove() -> str | None:
@@ -162,20 +213,64 @@ def pg_prove() -> str | None:
     return shutil.which("pg_prove")
 
 
-def run_file(dsn: str, path: Path, workdir: Path, *, timeout: float = FILE_TIMEOUT_S) -> FileResult:
-    """Run one file with ``pg_prove`` as ``supabase test db`` would (cwd ``supabase/``)."""
+def run_file(dsn: str, path: Path, workdir: Path, *, thresholds: Thresholds | None = None,
+             timeout: float | None = None) -> FileResult:
+    """Run one file with ``pg_prove`` as ``supabase test db`` would (cwd ``supabase/``), within ``timeout``.
+
+    :raises Inconclusive: ``timeout`` when the file did not finish in time (pg_prove and psql are killed)
+    """
+    from dbrunbook.config import Thresholds
+
     binary = pg_prove()
     if binary is None:
         raise FileNotFoundError("pg_prove")
+    limits = thresholds or Thresholds()
+    deadline = file_timeout_s() if timeout is None else timeout
     env = {k: v for k, v in os.environ.items() if not k.startswith("PG")}
     env.update(pg_env(dsn))
-    env["PGAPPNAME"] = "dbrunbook-pgtap"
-    cwd = workdir / "supabase"
-    proc = subprocess.run([binary, "--verbose", "--ext", ".pg", "--ext", ".sql", str(path)], cwd=cwd, env=env,
-                          capture_output=True, text=True, timeout=timeout, check=False)
-    planned, assertions = parse_tap(proc.stdout)
-    return FileResult(path, proc.returncode, planned, assertions, psql_errors(proc.stderr),
-                      proc.stdout + proc.stderr)
+    env["PGAPPNAME"] = APPLICATION_NAME
+    # The server ends what the client gave up on: no psql statement outlives the file's deadline by
+    # more than SERVER_GRACE_S (later than the client, so a hang reads "did not finish", not a psql error).
+    env["PGOPTIONS"] = (f"-c statement_timeout={int((deadline + SERVER_GRACE_S) * 1000)} "
+                        f"-c lock_timeout={limits.lock_timeout_ms} "
+                        f"-c idle_in_transaction_session_timeout={limits.idle_in_transaction_session_timeout_ms}")
+    cmd = [binary, "--verbose", "--ext", ".pg", "--ext", ".sql", str(path)]
+    # Its own process group: on the deadline pg_prove *and* the psql it started are killed.
+    with tempfile.TemporaryDirectory(prefix="dbrunbook-pgtap-") as tmp, subprocess.Popen(
+            cmd, cwd=workdir / "supabase", env=_with_service(env, Path(tmp), limits), stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE, text=True, start_new_session=True) as proc:
+        try:
+            stdout, stderr = proc.communicate(timeout=deadline)
+        except subprocess.TimeoutExpired:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(proc.pid, signal.SIGKILL)
+            proc.communicate()
+            raise Inconclusive(
+                "timeout", f"pgTAP file {path.name} did not finish within {deadline:g} s (pg_prove stopped)",
+                fix=f"find the statement that waits (a lock, a long query) in {path.name}; raise {TIMEOUT_ENV} "
+                    "only for a suite known to be slow", scope=f"supabase/tests/{path.name}") from None
+    planned, assertions = parse_tap(stdout)
+    return FileResult(path, proc.returncode, planned, assertions, psql_errors(stderr), stdout + stderr)
+
+
+def _with_service(env: dict[str, str], folder: Path, thresholds: Thresholds) -> dict[str, str]:
+    path = folder / "pg_service.conf"
+    path.write_text(service_file(thresholds))
+    return {**env, "PGSERVICEFILE": str(path), "PGSERVICE": "dbrunbook"}
+
+
+@contextlib.contextmanager
+def admin_session(dsn: str, policy: session.SessionPolicy, *, target: str,
+                  on_gone: Callable[[Inconclusive], None] | None = None) -> Iterator[psycopg.Connection[Any]]:
+    """One bounded transaction on the target as its user (extension changes), committed at the end.
+
+    A :func:`dbrunbook.session.connect` session: keepalives, tcp_user_timeout, the client deadline
+    and application_name ``dbrunbook-pgtap``; the local timeouts are its first statement.
+    """
+    conn = session.connect(dsn, policy, application_name=APPLICATION_NAME, target=target, on_gone=on_gone)
+    with conn:  # commits on success, rolls back on an error, closes
+        session.set_local_timeouts(conn, policy.thresholds)
+        yield conn
 
 
 def enable(conn: psycopg.Connection[Any]) -> bool:

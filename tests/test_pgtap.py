@@ -71,3 +71,28 @@ def test_project_without_tests_skips_with_the_reason(product: Product, tmp_path:
     run = product.run("-m", "pgtap", f"--workdir={workdir}")
     assert [r["outcome"] for r in run.results if r["check_id"] == "pgtap.file_passes"] == ["skipped"]
     assert "no pgTAP files" in run.output
+
+
+@pytest.mark.fault(scenario="a project's pgTAP file that hangs (select pg_sleep(120)) with DBRUNBOOK_PGTAP_TIMEOUT_S=4",
+                   expect="that file's node is inconclusive (timeout) naming the file, pg_prove and its psql are "
+                          "killed, the other files pass; psql runs as dbrunbook-pgtap with the deadline + 5 s as "
+                          "its server-side statement_timeout")
+def test_a_hanging_file_is_inconclusive_within_its_deadline(product: Product, tmp_path: Path) -> None:
+    workdir = tmp_path / "proj"
+    shutil.copytree(REPO / "examples" / "vector-search", workdir)
+    (workdir / "supabase" / "tests" / "020-hangs.sql").write_text(
+        "begin;\nselect plan(1);\nselect pg_sleep(120);\nselect ok(true, 'never reached');\nrollback;\n")
+    (workdir / "supabase" / "tests" / "030-session.sql").write_text(
+        "begin;\nselect plan(3);\n"
+        "select is(current_setting('application_name'), 'dbrunbook-pgtap', 'labelled');\n"
+        "select is(current_setting('statement_timeout'), '9s', 'deadline + 5 s on the server');\n"
+        "select is(current_setting('lock_timeout'), '1s', 'the target''s lock_timeout');\n"
+        "select * from finish();\nrollback;\n")
+    run = product.run("-m", "pgtap", f"--workdir={workdir}", env={"DBRUNBOOK_PGTAP_TIMEOUT_S": "4"}, timeout=150)
+    nodes = _nodes(run.results)
+    assert nodes == {"000-helpers.sql": "passed", "010-vector-search.sql": "passed", "020-hangs.sql": "inconclusive",
+                     "030-session.sql": "passed"}, run.output
+    hung = next(r for r in run.results if "020-hangs.sql" in str(r["nodeid"]))
+    assert hung["cause"]["kind"] == "timeout", hung
+    assert "020-hangs.sql did not finish within 4 s" in str(hung["message"]), hung
+    assert run.returncode != 0, run.output
