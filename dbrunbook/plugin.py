@@ -132,6 +132,7 @@ def pytest_report_header(config: pytest.Config) -> list[str]:
 
 
 pytest_internalerror = redact.pytest_internalerror  # INTERNALERROR tracebacks redacted too
+pytest_make_collect_report = redact.pytest_make_collect_report  # collection errors too
 pytest_runtest_makereport = reporting.pytest_runtest_makereport
 pytest_report_teststatus = reporting.pytest_report_teststatus
 pytest_runtest_logreport = reporting.pytest_runtest_logreport

@@ -16,7 +16,7 @@ import base64
 import json
 import re
 import threading
-from collections.abc import Iterable
+from collections.abc import Generator, Iterable
 from typing import Any
 from urllib.parse import quote, quote_plus
 
@@ -162,6 +162,29 @@ def jsonable(data: Any) -> Any:
 def redact(value: str) -> str:
     """Shorthand for ``REDACTOR.text(value)``."""
     return REDACTOR.text(value)
+
+
+def redact_report(report: pytest.TestReport | pytest.CollectReport) -> None:
+    """Mask a report's failure text (a rendered traceback, ``-l`` locals included) and captured sections."""
+    if isinstance(report.longrepr, tuple):  # a skip: (path, lineno, reason)
+        path, lineno, reason = report.longrepr
+        report.longrepr = (path, lineno, REDACTOR.text(reason))
+    elif report.longrepr is not None:
+        report.longrepr = REDACTOR.text(str(report.longrepr))
+    report.sections = [(REDACTOR.text(title), REDACTOR.text(body)) for title, body in report.sections]
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_make_collect_report(collector: pytest.Collector) -> Generator[None, pytest.CollectReport,
+                                                                          pytest.CollectReport]:
+    """A collection error is redacted before any reporter sees it.
+
+    A check module that fails at import, a parametrization that raises: terminal, JUnit and HTML all
+    read this one report (with ``-l``, the module's globals: a DB URL).
+    """
+    report = yield
+    redact_report(report)
+    return report
 
 
 @pytest.hookimpl(tryfirst=True)

@@ -63,7 +63,7 @@ from dbrunbook.checking import CHECK_KEY
 from dbrunbook.config import RunbookConfig
 from dbrunbook.findings import CheckMeta
 from dbrunbook.outcomes import EXIT_CODES, OUTCOMES
-from dbrunbook.redact import REDACTOR, jsonable
+from dbrunbook.redact import REDACTOR, jsonable, redact_report
 from dbrunbook.severity import SEVERITIES, meaning
 
 STATE_KEY = pytest.StashKey[dict[str, Any]]()
@@ -108,15 +108,6 @@ def configure(config: pytest.Config, cfg: RunbookConfig) -> None:
                       "json": str(base.with_suffix(".json"))}
 
 
-def _redact_report(report: pytest.TestReport) -> None:
-    if isinstance(report.longrepr, tuple):
-        path, lineno, reason = report.longrepr
-        report.longrepr = (path, lineno, REDACTOR.text(reason))
-    elif report.longrepr is not None:
-        report.longrepr = REDACTOR.text(str(report.longrepr))
-    report.sections = [(REDACTOR.text(title), REDACTOR.text(body)) for title, body in report.sections]
-
-
 @pytest.hookimpl(wrapper=True)
 def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Generator[
         None, pytest.TestReport, pytest.TestReport]:
@@ -142,7 +133,7 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
         report.user_properties = [*(p for p in report.user_properties if p[0] not in dict(props)), *props]
         # junitxml writes the properties of the teardown report, which copies the item's: keep them there too.
         item.user_properties[:] = report.user_properties
-    _redact_report(report)
+    redact_report(report)
     if meta is not None and verdict is not None and (report.when == "call" or verdict.outcome != "passed"):
         data = {
             "check_id": meta.check_id, "severity": verdict.severity, "marker_severity": meta.severity,
