@@ -342,3 +342,67 @@ def has_password(url: str) -> bool:
         return any(k.lower() == "password" for k, _ in parse_qsl(parts.query, keep_blank_values=True))
     except ValueError:  # unparsable as a URL: a password with a raw @ or / still counts
         return bool(re.search(r"://[^/@\s]*:[^@\s]*@", url))
+
+
+#: libpq's parse errors quote the piece they choke on (a password's tail, a word of an unquoted
+#: password): we keep only what kind of error it was, in our words.
+_LIBPQ_PARSE_ERRORS = (
+    ("percent-encoded", "a '%' not followed by two hex digits (write a '%' in the password as %25)"),
+    ("unterminated quoted string", "a quoted value without its closing quote"),
+    ('missing "=" after', "a word without '=' (a value with spaces goes in single quotes)"),
+    ("invalid connection option", "an unknown option name (a value with spaces goes in single quotes)"),
+    ("unexpected spaces", "spaces in the URL (write them as %20)"),
+    ("uri query parameter", "a malformed ?key=value query parameter"),
+)
+
+
+def _raw_userinfo(text: str) -> bool:
+    """A URL whose password holds a raw ``@ / ? #``: libpq cuts it there and reads the rest as host or path.
+
+    >>> [_raw_userinfo(u) for u in ("postgresql://u:ab/cd@h:5432/db", "postgresql://u:a@b@h/db",
+    ...                            "postgresql://u:a%40b@h/db", "postgresql://h:5432/db?x=a@b")]
+    [True, True, False, False]
+    """
+    rest = text.split("://", 1)[1]
+    if "@" not in rest:
+        return False
+    head = rest.rsplit("@", 1)[0]
+    cut = min((i for i in (head.find(c) for c in "@/?#") if i >= 0), default=-1)
+    if cut < 0:
+        return False
+    colon = head.find(":")
+    # user:pw... cut by a reserved character; host:port/path?x=a@b (a port before the cut) is not
+    return 0 <= colon < cut and not head[colon + 1:cut].isdigit()
+
+
+def unparsable_reason(url: str) -> str | None:
+    """Why libpq cannot use this DB URL or conninfo string, in words that quote no part of it; None if it can.
+
+    >>> [unparsable_reason(u) for u in ("postgresql://postgres:s%40fe@127.0.0.1:5432/postgres", "http://h:54321")]
+    [None, None]
+    >>> unparsable_reason("postgresql://u:pa/ss@h:5432/db")
+    "the password holds a raw '@', '/', '?' or '#' (percent-encode it: '@' is %40, '/' is %2F)"
+    >>> unparsable_reason("host=h password=secret word")
+    "a word without '=' (a value with spaces goes in single quotes)"
+    >>> unparsable_reason("postgresql://u@h:99999/db"), unparsable_reason("host=h port=54x32")
+    ('the port is not a number from 1 to 65535', 'the port is not a number from 1 to 65535')
+    """
+    text = url.strip()
+    if "://" in text and text.split("://", 1)[0].lower() not in ("postgres", "postgresql"):
+        return None  # not a Postgres URL at all (the API's http URL?): db_url_problems says so, better
+    if "://" in text and _raw_userinfo(text):
+        return "the password holds a raw '@', '/', '?' or '#' (percent-encode it: '@' is %40, '/' is %2F)"
+    try:
+        from psycopg.conninfo import conninfo_to_dict
+
+        params = conninfo_to_dict(text)
+    except ImportError:  # psycopg missing: nothing here can connect anyway
+        return None
+    except Exception as exc:  # psycopg.ProgrammingError with libpq's message, which quotes the text
+        low = str(exc).lower()
+        return next((ours for key, ours in _LIBPQ_PARSE_ERRORS if key in low),
+                    "libpq cannot parse it as a postgresql:// URL or a key=value conninfo string")
+    for port in str(params.get("port") or "").split(","):
+        if port and not (port.isdigit() and 1 <= int(port) <= 65535):
+            return "the port is not a number from 1 to 65535"
+    return None

@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
-from dbrunbook import resources
+from dbrunbook import resources, urls
 from dbrunbook.config import TargetSpec
 from dbrunbook.outcomes import Inconclusive
 from dbrunbook.session import (
@@ -75,6 +75,8 @@ class Target:
         """Host and port of the DB URL, without credentials (safe to print)."""
         if not self.dsn:
             return "(no DB URL)"
+        if urls.unparsable_reason(self.dsn):  # a host read from it could be a piece of the password
+            return "(unparsable DB URL)"
         try:
             parts = urlsplit(self.dsn)
             if parts.scheme.startswith("postgres"):

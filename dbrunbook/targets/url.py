@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 
+from dbrunbook import urls
 from dbrunbook.config import DEFAULT_DB_URL_ENV, TargetSpec
 from dbrunbook.redact import REDACTOR
 from dbrunbook.targets.base import Target
@@ -36,6 +37,10 @@ def register_url_secrets(url: str) -> None:
         password = None
     if password:
         found |= {password, unquote(password)}
+    if "://" in url and "@" in url:  # what was meant as the password when it holds a raw @ or /
+        userinfo = url.split("://", 1)[1].rsplit("@", 1)[0]
+        meant = userinfo.partition(":")[2]
+        found |= {meant, unquote(meant)} if meant else set()
     try:  # conninfo (host=... password='...') and ?password=... forms, decoded as libpq reads them
         from psycopg.conninfo import conninfo_to_dict
 
@@ -62,6 +67,11 @@ def resolve(spec: TargetSpec) -> Target:
             target.problem = missing_url_message(spec.db_url_env or DEFAULT_DB_URL_ENV)
     if target.dsn:
         register_url_secrets(target.dsn)
+        # libpq's own parse errors quote the piece they choke on (often the password's tail): a URL
+        # libpq cannot use is a problem in our words, before anything tries to connect with it.
+        reason = urls.unparsable_reason(target.dsn)
+        if reason:
+            target.problem = f"the DB URL ({target.dsn_source}) does not parse: {reason}"
     target.api_url = (os.environ.get(spec.api_url_env) if spec.api_url_env else None) or spec.api_url
     for attr in ("anon_key", "service_role_key", "jwt_secret"):
         env_name = getattr(spec, f"{attr}_env")
