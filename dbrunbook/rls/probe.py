@@ -144,6 +144,14 @@ class Probe:
         return rows[0] if rows else {"relkind": "?", "unique_columns": [], "roles": {}}
 
     @cached_property
+    def rendered(self) -> dict[str, Any]:
+        """SQL steps already built for this table, by the text of their oracle predicate (a memo).
+
+        Every plan of an identity's cell starts and ends with the same full-rights steps (rls/writes.py).
+        """
+        return {}
+
+    @cached_property
     def policies(self) -> list[dict[str, Any]]:
         """The table's policies (rls_policies_of.sql), read once per table."""
         return session.query(self.conn, self.policy, resources.sql("rls_policies_of"), {"tables": [self.table.name]})

@@ -105,8 +105,12 @@ def _measure(p: Probe, pred: sql.Composable) -> Step:
 def _plan(p: Probe, identity: Identity, op: Operation, statement: sql.Composable,
           prepare: Step | None = None) -> Plan:
     pred = p.oracle_sql(identity)
-    steps = [_snapshot(p, pred)] + ([prepare] if prepare else [])
-    steps += [Step(quote(p, statement), as_identity=True, returns=False), _measure(p, pred)]
+    key = quote(p, pred)
+    around = p.rendered.get(key)
+    if around is None:
+        around = p.rendered[key] = (_snapshot(p, pred), _measure(p, pred))
+    steps = [around[0]] + ([prepare] if prepare else [])
+    steps += [Step(quote(p, statement), as_identity=True, returns=False), around[1]]
     return plan(p, identity, _METHOD[op], steps)
 
 
