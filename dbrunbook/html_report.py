@@ -53,6 +53,17 @@ def rewrite(page: str, first: str, extra: str, css: str) -> str:
     return page.replace("<body>", "<body>" + first + extra, 1)
 
 
+def _place_unprobed_cell(item: pytest.Item, report: pytest.TestReport) -> None:
+    """A matrix node skipped at setup (a write cell on a read-only target) keeps its place in the grid."""
+    if any(key == rls_grid.CELL_PROPERTY for key, _ in report.user_properties):
+        return
+    reason = report.longrepr[2] if isinstance(report.longrepr, tuple) else str(report.longrepr or "")
+    cell = rls_grid.unprobed_cell(getattr(getattr(item, "callspec", None), "params", {}), reason)
+    if cell is not None:
+        report.user_properties.append((rls_grid.CELL_PROPERTY, cell))
+        item.user_properties.append((rls_grid.CELL_PROPERTY, cell))  # the teardown report (JUnit) copies it
+
+
 class HtmlReport:
     """Hooks of the HTML report (and the RLS grid the terminal shows); one instance per run."""
 
@@ -71,6 +82,8 @@ class HtmlReport:
         report = yield
         if report.failed and call.excinfo is not None:
             failure_text.give_headline(report, call.excinfo.value, item.location)
+        if report.skipped and report.when == "setup":
+            _place_unprobed_cell(item, report)
         extras = getattr(report, "extras", None)
         if extras:
             report.extras = [e for e in extras if e.get("format_type") not in ("json", "text")]  # type: ignore[attr-defined]

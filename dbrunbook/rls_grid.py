@@ -3,8 +3,10 @@
 Each matrix node tags its report with a user property ``rls_cell``: a dict ``{table, identity,
 operation, state, detail, rows, policy_sql}`` with ``state`` one of ``ok | leak | blocking |
 inconclusive | not_probed``. The older string form ``"table|identity|operation"`` is still read: its
-state then comes from the node's outcome and the probe evidence. A cell no node reported (a write
-cell on a read-only target, say) shows as not probed.
+state then comes from the node's outcome and the probe evidence. A matrix node skipped before its
+test ran (a write cell on a read-only target: the ``writes`` scope marker skips it at setup) is
+given its cell from its parameters (:func:`unprobed_cell`), so its column is there, not probed,
+with the skip's reason.
 """
 
 from __future__ import annotations
@@ -69,6 +71,27 @@ def cell_of(user_properties: Iterable[tuple[str, Any]], outcome: str, evidence: 
         return Cell(target, table, identity, operation, _state_from_outcome(outcome, evidence, message),
                     message.splitlines()[0] if message else "", rows)
     return None
+
+
+#: The user property of a matrix cell (rls_contracts/conftest.py ``CELL_PROPERTY``) and the node
+#: parameter that names it: ``(table, identity, operation)``.
+CELL_PROPERTY = "rls_cell"
+
+
+def unprobed_cell(params: Mapping[str, Any], reason: str) -> dict[str, Any] | None:
+    """The ``rls_cell`` property of a matrix node skipped before its test ran, from its parameters.
+
+    >>> unprobed_cell({"rls_cell": ("public.notes", "anon", "insert")}, "target t is read-only: ...")["state"]
+    'not_probed'
+    >>> unprobed_cell({"rls_cell": ("-", "-", "insert")}, "no contract") is None  # the no-contract node
+    True
+    """
+    raw = params.get(CELL_PROPERTY)
+    if not (isinstance(raw, tuple) and len(raw) == 3 and raw[0] != "-"):
+        return None
+    table, identity, operation = (str(v) for v in raw)
+    return {"table": table, "identity": identity, "operation": operation, "state": "not_probed",
+            "detail": reason.splitlines()[0] if reason else "", "rows": [], "policy_sql": ""}
 
 
 def _state_from_outcome(outcome: str, evidence: Mapping[str, Any] | None, message: str) -> State:
