@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
-from dbrunbook import connections, resources, session
+from dbrunbook import connections, resources, session, urls
 from dbrunbook.config import ServiceSpec, Thresholds
 from dbrunbook.redact import REDACTOR
 from dbrunbook.session import APPLICATION_NAME, ConnectFailure, SessionPolicy, classify
@@ -75,6 +75,10 @@ def service_url(service: ServiceSpec, target_dsn: str | None) -> ServiceUrl:
         value = os.environ.get(name)
         if value:
             register_url_secrets(value)
+            reason = urls.unparsable_reason(value)  # libpq's own error would quote a piece of the password
+            if reason:
+                return ServiceUrl(None, f"env {name}", f"{name} does not parse: {reason}; {service.name} "
+                                                       "cannot connect with it either")
             return ServiceUrl(value, f"env {name}")
     names = " / ".join(service.db_url_env)
     return ServiceUrl(None, f"env {names}", f"{names} is not set: {service.name} would fail with "

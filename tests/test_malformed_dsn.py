@@ -9,6 +9,7 @@ import pytest
 from test_safety import CATALOGUE_PASSWORD, _every_output, _leaks
 
 from conftest import Product, url_target
+from dbrunbook.targets.embedded import EmbeddedInfo
 
 PW = CATALOGUE_PASSWORD
 SPACED = "Hunter2 Xy9-Kq7Lp3"
@@ -41,5 +42,30 @@ def test_a_malformed_db_url_never_shows_its_password(product: Product, dsn: str)
     if dsn != MALFORMED["conninfo_unquoted"]:  # libpq reads that one (another password than meant)
         assert run.outcome("env.db_url_present") == "failed", run.output
         assert "does not parse" in run.message("env.db_url_present"), run.output
+    assert not _leaks(everything, PW), _leaks(everything, PW)
+    assert not _leaks(everything, SPACED[8:]), _leaks(everything, SPACED[8:])
+
+
+SERVICE = """
+[[targets.t.services]]
+name = "backoffice-api"
+db_url_env = "SERVICE_DB_URL"
+pool_max_size = 2
+"""
+
+
+@pytest.mark.fault(scenario="a service's DB URL (db_url_env) with a raw '@ /' in its password, and one with a "
+                            "space in an unquoted password",
+                   expect="pool.service_ready fails naming the service and 'does not parse'; no piece of the "
+                          "password in any output")
+@pytest.mark.parametrize("case", ["url_raw_password", "conninfo_unquoted_space"])
+def test_a_malformed_service_url_never_shows_its_password(product: Product, supabase_server: EmbeddedInfo,
+                                                          case: str) -> None:
+    run = product.run("-m", "triage", "--target=t", "-l", "--tb=long", targets_toml=url_target(SERVICE),
+                      env={"T_DB_URL": supabase_server.dsn, "SERVICE_DB_URL": MALFORMED[case]}, timeout=240)
+    assert run.outcome("pool.service_ready") == "failed", run.output[-3000:]
+    message = run.message("pool.service_ready")
+    assert "backoffice-api" in message and "does not parse" in message, message
+    everything = _every_output(run)
     assert not _leaks(everything, PW), _leaks(everything, PW)
     assert not _leaks(everything, SPACED[8:]), _leaks(everything, SPACED[8:])
