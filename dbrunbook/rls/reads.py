@@ -76,8 +76,12 @@ def select_program(p: Probe, identity: Identity) -> Program:
     # Ordinary tables: rows seen by the identity are found again by ctid (a TID scan). Views and
     # partitioned tables: by their key (a scan, bounded by statement_timeout).
     by_ctid = not p.table.is_view and p.plain
-    steps = ((_read_step(p, by_ctid=by_ctid),) if allowed else ()) + (
-        _oracle_step(p, pred, by_ctid=by_ctid, after_read=allowed),)
+    # The same steps for every cell of the table with this predicate: built once (Probe.rendered).
+    memo_key = f"select|{by_ctid}|{allowed}|{quote(p, pred)}"
+    steps = p.rendered.get(memo_key)
+    if steps is None:
+        steps = p.rendered[memo_key] = ((_read_step(p, by_ctid=by_ctid),) if allowed else ()) + (
+            _oracle_step(p, pred, by_ctid=by_ctid, after_read=allowed),)
     (res,) = yield [plan(p, identity, "GET", steps)]
     error = None
     if res.error is not None:

@@ -105,7 +105,7 @@ def _measure(p: Probe, pred: sql.Composable) -> Step:
 def _plan(p: Probe, identity: Identity, op: Operation, statement: sql.Composable,
           prepare: Step | None = None) -> Plan:
     pred = p.oracle_sql(identity)
-    key = quote(p, pred)
+    key = f"write|{quote(p, pred)}"
     around = p.rendered.get(key)
     if around is None:
         around = p.rendered[key] = (_snapshot(p, pred), _measure(p, pred))
