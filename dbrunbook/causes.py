@@ -152,6 +152,22 @@ def no_migrations(folder: Path, target: str) -> Inconclusive | None:
         scope=str(folder))
 
 
+def no_workdir(target: str, spec_name: str) -> Inconclusive:
+    """The setup cause of a target whose migrations folder nobody named (drift and history share it).
+
+    Without a folder there is nothing to build the expected schema from nor to compare the history
+    with: a configuration gap, not drift, so one setup cause (exit 6), never a P2 verdict.
+
+    >>> no_workdir("prod", "prod").scope
+    'workdir'
+    """
+    return Inconclusive(
+        "setup", f"target {target}: no migrations folder to compare its schema and migration history with",
+        fix=f"--workdir=DIR (DIR/supabase/migrations) or workdir for [targets.{spec_name}] in dbrunbook.toml; "
+            "--compare-target / --compare-snapshot compare schemas without it",
+        scope="workdir")
+
+
 def _chain(exc: BaseException) -> list[BaseException]:
     found = [exc]
     for nxt in (exc.__cause__, exc.__context__):

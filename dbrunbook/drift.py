@@ -228,11 +228,8 @@ class DriftSession:
 
     def _from_migrations(self, spec: TargetSpec, major: int | None) -> Baseline:
         workdir = resolve_workdir(self.cfg, spec, Path(self.config.rootpath))
-        if workdir is None:
-            return Baseline("migrations", "supabase/migrations", problem=(
-                f"target {spec.name}: no migrations folder to build the expected schema from; pass --workdir DIR "
-                f"or set workdir for [targets.{spec.name}] in dbrunbook.toml, or use --compare-target / "
-                "--compare-snapshot"))
+        if workdir is None:  # a configuration gap, shared with the history checks: one setup cause
+            raise causes.no_workdir(spec.name, spec.name)
         empty = causes.no_migrations(migrations_dir(workdir), spec.name)
         if empty is not None:  # one setup cause (shared with the history checks), not every object as drift
             raise empty
