@@ -153,16 +153,17 @@ def no_migrations(folder: Path, target: str) -> Inconclusive | None:
 
 
 def no_workdir(target: str, spec_name: str) -> Inconclusive:
-    """The setup cause of a target whose migrations folder nobody named (drift and history share it).
+    """The setup cause of a drift run whose migrations folder nobody named.
 
-    Without a folder there is nothing to build the expected schema from nor to compare the history
-    with: a configuration gap, not drift, so one setup cause (exit 6), never a P2 verdict.
+    Without a folder drift has no expected schema: a configuration gap, not drift, so one setup cause
+    (exit 6), never a P2 verdict nor a silent green. (The history checks skip as any unconfigured
+    optional input does: triage without --workdir still checks everything else.)
 
     >>> no_workdir("prod", "prod").scope
     'workdir'
     """
     return Inconclusive(
-        "setup", f"target {target}: no migrations folder to compare its schema and migration history with",
+        "setup", f"target {target}: no migrations folder to build the expected schema from",
         fix=f"--workdir=DIR (DIR/supabase/migrations) or workdir for [targets.{spec_name}] in dbrunbook.toml; "
             "--compare-target / --compare-snapshot compare schemas without it",
         scope="workdir")

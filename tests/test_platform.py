@@ -219,7 +219,8 @@ def test_stale_build_folders_are_swept_and_live_ones_kept(tmp_path: Path) -> Non
 @pytest.mark.fault(scenario="SIGTERM while a throwaway target's template is being built",
                    expect="the build stops (exit 143) and its templates/*.tmp<PID> folder is gone")
 def test_sigterm_during_a_build_removes_its_folder(tmp_path: Path) -> None:
-    workdir = _project(tmp_path, {"20250101000000_slow.sql": "select pg_sleep(30);"})
+    # Unique content: a template cached by an earlier build of the same file would start at once.
+    workdir = _project(tmp_path, {"20250101000000_slow.sql": f"select pg_sleep(30); -- {os.getpid()} {time.time()}"})
     code = ("import sys; from pathlib import Path; from dbrunbook.targets.embedded import EmbeddedServer; "
             "EmbeddedServer(Path(sys.argv[1])).start()")
     log = tmp_path / "build.log"
