@@ -30,7 +30,9 @@ _PATTERNS: tuple[tuple[re.Pattern[str], str], ...] = (
      rf"\g<head>{MASK}\g<tail>"),
     # password=secret in a libpq conninfo string (quoted values may hold \\' and spaces) or a query
     # string; unquoted, everything up to the next blank or & goes (escaped quotes included).
-    (re.compile(r"(?P<head>\b(?:password|passwd|pgpassword|apikey|api_key|secret)\s*[=:]\s*)"
+    # Already masked (``password=***``) stays as it is: the JSON bundle is redacted again as a whole,
+    # and an unquoted match there would eat the closing ``",`` and break the JSON.
+    (re.compile(r"(?P<head>\b(?:password|passwd|pgpassword|apikey|api_key|secret)\s*[=:]\s*)(?!\*\*\*)"
                 r"(?P<secret>'(?:[^'\\]|\\.)*'|\"(?:[^\"\\]|\\.)*\"|[^\s&]+)", re.IGNORECASE),
      rf"\g<head>{MASK}"),
     # JSON Web Tokens (anon/service_role keys, user tokens)
@@ -63,6 +65,9 @@ class Redactor:
     >>> r.add("hunter2")
     >>> r.text("postgresql://postgres:hunter2@db.abc.supabase.co:5432/postgres and hunter2")
     'postgresql://postgres:***@db.abc.supabase.co:5432/postgres and ***'
+    >>> once = r.text(json.dumps({"title": "quote it: password='x y'", "n": 1}))
+    >>> r.text(once) == once and json.loads(once)["title"]  # redacting twice keeps the JSON whole
+    'quote it: password=***'
     """
 
     def __init__(self) -> None:

@@ -1,4 +1,4 @@
-"""A collection error is redacted like a test report: a half-written check that puts the DB URL in its error."""
+"""Redaction of what test reports do not cover: a collection error with the DB URL, a masked value redacted twice."""
 
 from __future__ import annotations
 
@@ -38,3 +38,28 @@ def test_a_collection_error_does_not_show_the_password(product: Product, tmp_pat
     everything = _every_output(run)
     assert "leaky" in everything  # the error does show the URL...
     assert not _leaks(everything, pw), _leaks(everything, pw)  # ...but never its password
+
+
+#: A check whose finding quotes a conninfo fragment, as a fix text might ("quote it: password='...'").
+QUOTING = '''
+import pytest
+
+
+@pytest.mark.check("custom.quoting", severity="P2", runbook="Diagnóstico 1")
+def test_quoting(check):
+    check.fail(check.finding("a value with spaces goes in quotes (password='s3cr3t words')", "here", "quote it"))
+'''
+
+
+@pytest.mark.fault(scenario="a finding whose text holds password='...' (the JSON bundle is redacted field by field, "
+                            "then again as a whole)",
+                   expect="the JSON bundle stays valid JSON, the value masked (before: the second pass ate the "
+                          "closing quote: invalid control character)")
+def test_a_masked_password_in_a_finding_keeps_the_json_bundle_valid(product: Product, tmp_path: Path) -> None:
+    check = tmp_path / "checks_extra" / "test_quoting.py"
+    check.parent.mkdir()
+    check.write_text(QUOTING)
+    run = product.run(str(check), "--target=t", targets_toml=url_target(),
+                      env={"T_DB_URL": "postgresql://postgres@127.0.0.1:9/postgres"}, timeout=120)
+    assert run.outcome("custom.quoting") == "failed", run.output  # run.results came from json.loads
+    assert "password=***" in run.message("custom.quoting") and "s3cr3t" not in run.output
