@@ -34,7 +34,9 @@ def bench_triage(dsn: str, runs: int) -> tuple[float, float, tuple[int, int]]:
     """Median seconds of our triage run and of the four CLI commands in a row; checks run and skipped."""
     with tempfile.TemporaryDirectory() as tmp:
         toml = Path(tmp) / "dbrunbook.toml"
-        toml.write_text('[targets.bench]\nkind = "url"\ndb_url_env = "BENCH_DB_URL"\n')
+        # The database is the demo project: its workdir gives the history checks their folder and the
+        # RLS checks the demo contract (a user's target without one gets "no contract", exit 6).
+        toml.write_text(f'[targets.bench]\nkind = "url"\ndb_url_env = "BENCH_DB_URL"\nworkdir = "{demo_workdir()}"\n')
         # As on a user's machine: Python may cache bytecode (some sandboxes set PYTHONDONTWRITEBYTECODE,
         # which makes every pytest start recompile pytest, psycopg and the suite).
         env = user_env({"BENCH_DB_URL": dsn})
