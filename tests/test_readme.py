@@ -66,7 +66,10 @@ def clone(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
 
 
 def _env() -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if k not in _SCRUBBED and not k.startswith("VIRTUAL_ENV")}
+    # MAKEFLAGS/PYTEST_ARGS: under `make test PYTEST_ARGS=...` a README `make triage` would inherit
+    # the outer PYTEST_ARGS (make exports command-line variables to recipes) and run something else.
+    env = {k: v for k, v in os.environ.items() if k not in _SCRUBBED and not k.startswith("VIRTUAL_ENV")
+           and k not in ("MAKEFLAGS", "MFLAGS", "MAKELEVEL", "MAKEOVERRIDES", "PYTEST_ARGS")}
     # A developer's activated venv must not stand in for the clone's own .venv.
     env["PATH"] = os.pathsep.join(p for p in env.get("PATH", "").split(os.pathsep) if "/.venv/" not in p)
     return env
