@@ -1,6 +1,6 @@
 """What the first screen of the HTML report says, built from the result records of the JSON bundle.
 
-Pure functions of the records (``reporting._RESULTS``: ``outcome``, ``severity``, ``title``,
+Pure functions of the records (``dbrunbook.results.RESULTS``: ``outcome``, ``severity``, ``title``,
 ``findings``, ``cause``; the shape is in ``reporting.py``'s docstring): the verdict per target, the
 findings worst first with their one-line fix, and the expanded part of a result row.
 :mod:`dbrunbook.html_report` puts them into the page.

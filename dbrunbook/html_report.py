@@ -23,7 +23,9 @@ from typing import Any
 import pytest
 
 from dbrunbook import failure_text, rls_grid
+from dbrunbook.escalation import escalation_lines
 from dbrunbook.first_screen import first_screen, outcome_of, row_html
+from dbrunbook.results import RESULTS
 
 PLUGIN_NAME = "dbrunbook-html"
 CSS = Path(__file__).with_name("html_report.css")
@@ -136,17 +138,16 @@ class HtmlReport:
         return outcome
 
     def _rewrite(self, path: Path) -> None:
-        from dbrunbook import reporting
         from dbrunbook.factories import CONFIG_KEY
 
         cfg = self.config.stash[CONFIG_KEY].cfg
-        results = list(reporting._RESULTS)
+        results = list(RESULTS)
         # As the terminal summary: verdicts, and causes that carry a severity (a target gone is an outage).
         graded: dict[str, list[dict[str, Any]]] = defaultdict(list)
         for result in results:
             if outcome_of(result) in ("failed", "inconclusive") and result.get("severity"):
                 graded[str(result["severity"])].append(result)
-        escalation = reporting._escalation(cfg, graded)
+        escalation = escalation_lines(cfg, graded)
         title = "dbrunbook: " + ", ".join(t.name for t in cfg.targets)
         first = first_screen(results, [t.name for t in cfg.targets], escalation, title=title)
         page = rewrite(path.read_text(encoding="utf-8"), first, rls_grid.html_section(self.grids()),

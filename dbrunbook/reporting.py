@@ -52,22 +52,22 @@ import os
 import time
 from collections import defaultdict
 from collections.abc import Generator
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from dbrunbook import __version__, causes, gates, html_report, runbook, verdicts
+from dbrunbook import __version__, causes, gates, html_report, results, verdicts
 from dbrunbook.checking import CHECK_KEY
 from dbrunbook.config import RunbookConfig
+from dbrunbook.escalation import escalation_lines
 from dbrunbook.findings import CheckMeta
 from dbrunbook.outcomes import EXIT_CODES, OUTCOMES
 from dbrunbook.redact import REDACTOR, jsonable, redact_report
 from dbrunbook.severity import SEVERITIES, meaning
 
 STATE_KEY = pytest.StashKey[dict[str, Any]]()
-ESCALATION_AFTER = timedelta(minutes=15)
 _REPORT_SUFFIXES = (".html", ".xml", ".json")
 
 
@@ -197,34 +197,13 @@ def _message(report: pytest.TestReport) -> str | None:
 
 
 #: Collected by logreport (controller); module globals because logreport has no config argument.
-_RESULTS: list[dict[str, Any]] = []
+#: The run's result records (shared with the HTML first screen through dbrunbook.results).
+_RESULTS = results.RESULTS
 _FIRST: dict[tuple[Any, ...], str] = {}
 _UNTRACKED = [0]
 #: Summary label of a cause without a severity (a setup error in the broad sense).
 _CAUSE_LABEL = {"setup": "setup error", "rights": "missing right", "not_supabase": "not Supabase-shaped",
                 "no_data": "compared nothing"}
-
-
-def _escalation(cfg: RunbookConfig, failed: dict[str, list[dict[str, Any]]]) -> list[str]:
-    who, p0 = cfg.escalation.infra_dba, cfg.escalation.incident_p0
-    lines = []
-    if failed.get("P0"):
-        lines.append(f"ESCALATE: multi-tenant exposure (RLS leaking or blocking, tenant data opened) -> {p0} now "
-                     "(runbook 'Escalação').")
-    if cfg.incident_start is not None:
-        elapsed = datetime.now(UTC) - cfg.incident_start
-        minutes = int(elapsed.total_seconds() // 60)
-        if elapsed > ESCALATION_AFTER and any(failed.values()):
-            lines.append(f"ESCALATE: {minutes} min since the incident started "
-                         f"({cfg.incident_start:%H:%M} UTC) without recovery -> call {who} "
-                         f"(runbook 'Escalação': 15 minutes).")
-        elif any(failed.values()):
-            lines.append(f"{minutes} min since the incident started: call {who} if not "
-                         f"recovered by {(cfg.incident_start + ESCALATION_AFTER):%H:%M} UTC.")
-    elif any(failed.get(s) for s in ("P1", "P2")):
-        lines.append(f"If this is not recovered within 15 minutes: call {who} (runbook "
-                     "'Escalação'; pass --incident-start to have the clock kept for you).")
-    return [runbook.english(line) for line in lines]
 
 
 def _stopped_counts() -> dict[str, int]:
@@ -295,7 +274,7 @@ def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pyte
                 tr.write_line(f"  {result['check_id']} [{result['target']}]: {result['title']} "
                               f"(owner {', '.join(owners)})")
         html_report.terminal_matrix(config, tr)  # the compact RLS grid when the matrix fails
-        for line in _escalation(cfg, graded):
+        for line in escalation_lines(cfg, graded):
             tr.write_line(line, red=True, bold=True)
         skipped = sum(r["outcome"] == "skipped" and not r.get("cause") for r in _RESULTS)
         if skipped:
