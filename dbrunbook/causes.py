@@ -16,6 +16,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from dbrunbook import runbook
 from dbrunbook.exceptions import MigrationFailed, first_line
 from dbrunbook.outcomes import CAUSE_SEVERITY, Inconclusive
 
@@ -75,7 +76,9 @@ class Registry:
         first = self.seen.get(key)
         if first is not None:
             return first, False
-        first = SeenCause(exc.kind, exc.message, exc.fix, nodeid, CAUSE_SEVERITY[exc.kind])
+        # Every report reads causes from here: runbook steps named in English, as findings are (checking.py).
+        first = SeenCause(exc.kind, runbook.english(exc.message), runbook.english(exc.fix), nodeid,
+                          CAUSE_SEVERITY[exc.kind])
         self.seen[key] = first
         return first, True
 
