@@ -22,12 +22,11 @@ import signal
 import sys
 import time
 from pathlib import Path
-from types import FrameType
 from typing import Any
 
 from dbrunbook.exceptions import DbrunbookError
 from dbrunbook.resources import demo_workdir
-from dbrunbook.targets import cluster
+from dbrunbook.targets import cluster, housekeeping
 from dbrunbook.targets.embedded import PLATFORMS, EmbeddedInfo, EmbeddedServer
 
 
@@ -100,13 +99,9 @@ def describe(info: EmbeddedInfo, workdir: Path, *, foreground: bool = True) -> l
     return lines
 
 
-def _terminate(signum: int, _frame: FrameType | None) -> None:
-    raise SystemExit(128 + signum)
-
-
 def _keep(server: EmbeddedServer, workdir: Path) -> None:
     """Hold the server until SIGTERM/SIGINT; then stop it and forget the state file."""
-    signal.signal(signal.SIGTERM, _terminate)
+    signal.signal(signal.SIGTERM, housekeeping.terminate)
     try:
         while True:
             time.sleep(3600)

@@ -377,8 +377,6 @@ def _still_locked(target: Target, db: psycopg.Connection[dict[str, Any]]) -> dic
     """Relations (outside pg_catalog) held or awaited in ACCESS EXCLUSIVE now and LOCK_RECHECK_S later."""
     import time
 
-    from dbrunbook import resources, session
-
     def user_relations(found: dict[str, list[int]]) -> dict[str, list[int]]:
         return {r: p for r, p in found.items()
                 if not r.startswith(("pg_catalog.", "pg_toast.", "pg_temp", "information_schema."))}
@@ -387,9 +385,7 @@ def _still_locked(target: Target, db: psycopg.Connection[dict[str, Any]]) -> dic
     if not first:
         return {}
     time.sleep(LOCK_RECHECK_S)
-    again: dict[str, list[int]] = {}
-    for row in session.query(db, target.policy, resources.sql("locks_exclusive_relations")):
-        again.setdefault(f"{row['schema_name']}.{row['relation_name']}", []).append(int(row["pid"]))
+    again = lockguard.read_exclusive_locks(target, db)
     return {r: sorted(set(p) & set(again[r])) for r, p in first.items() if set(p) & set(again.get(r, ()))}
 
 

@@ -30,13 +30,18 @@ LOCK_TIMEOUT = "55P03"
 _CACHE: dict[str, dict[str, list[int]]] = {}
 
 
+def read_exclusive_locks(target: Target, conn: psycopg.Connection[dict[str, Any]]) -> dict[str, list[int]]:
+    """``schema.relation`` -> pids holding or awaiting ACCESS EXCLUSIVE on it, read now (uncached)."""
+    locked: dict[str, list[int]] = defaultdict(list)
+    for row in session.query(conn, target.policy, resources.sql("locks_exclusive_relations")):
+        locked[f"{row['schema_name']}.{row['relation_name']}"].append(int(row["pid"]))
+    return dict(locked)
+
+
 def exclusive_locks(target: Target, conn: psycopg.Connection[dict[str, Any]]) -> dict[str, list[int]]:
     """``schema.relation`` -> pids holding or awaiting ACCESS EXCLUSIVE on it (read once per run)."""
     if target.name not in _CACHE:
-        locked: dict[str, list[int]] = defaultdict(list)
-        for row in session.query(conn, target.policy, resources.sql("locks_exclusive_relations")):
-            locked[f"{row['schema_name']}.{row['relation_name']}"].append(int(row["pid"]))
-        _CACHE[target.name] = dict(locked)
+        _CACHE[target.name] = read_exclusive_locks(target, conn)
     return _CACHE[target.name]
 
 

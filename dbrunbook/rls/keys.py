@@ -6,9 +6,10 @@ then needs its own oracle), so unknown keys are refused before any probe, naming
 
 from __future__ import annotations
 
-import difflib
 from collections.abc import Iterable, Mapping
 from typing import Any
+
+from dbrunbook import configkeys
 
 TOP = frozenset({"contract", "tenants", "identities", "tables", "restrictive", "waivers"})
 CONTRACT = frozenset({"project", "tenant_claim", "tenant_column", "exposed_schemas", "approved_helpers",
@@ -28,8 +29,8 @@ def did_you_mean(word: str, choices: Iterable[str]) -> str:
     >>> did_you_mean("zzz", CONTRACT)
     ''
     """
-    close = difflib.get_close_matches(word, sorted(choices), n=1, cutoff=0.6)
-    return f" (did you mean {close[0]!r}?)" if close else ""
+    close = configkeys.did_you_mean(word, choices)
+    return f" (did you mean {close!r}?)" if close else ""
 
 
 def unknown(section: Mapping[str, Any], allowed: frozenset[str]) -> list[str]:

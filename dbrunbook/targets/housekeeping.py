@@ -45,8 +45,8 @@ def sweep_stale(folder: Path) -> list[str]:
     return removed
 
 
-def _terminate(signum: int, _frame: FrameType | None) -> None:
-    # SIGTERM's default action would end the process without running cleanup: unwind instead.
+def terminate(signum: int, _frame: FrameType | None) -> None:
+    """SIGTERM handler: unwind (finally blocks, cleanup) instead of SIGTERM's default immediate end."""
     raise SystemExit(128 + signum)
 
 
@@ -61,7 +61,7 @@ def build_folder(dest: Path) -> Iterator[Path]:
     shutil.rmtree(tmp, ignore_errors=True)
     previous = None
     if threading.current_thread() is threading.main_thread():
-        previous = signal.signal(signal.SIGTERM, _terminate)
+        previous = signal.signal(signal.SIGTERM, terminate)
     try:
         yield tmp
         tmp.rename(dest)
