@@ -16,7 +16,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from dbrunbook import runbook
+from dbrunbook import lockguard, runbook
 from dbrunbook.exceptions import MigrationFailed, first_line
 from dbrunbook.outcomes import CAUSE_SEVERITY, Inconclusive
 
@@ -25,7 +25,6 @@ if TYPE_CHECKING:
 
 #: SQLSTATEs of a server that went away (admin/crash shutdown, cannot connect now) or a broken link.
 _GONE_STATES = ("57P01", "57P02", "57P03")
-LOCK_TIMEOUT = "55P03"
 QUERY_CANCELED = "57014"
 INSUFFICIENT_PRIVILEGE = "42501"
 
@@ -210,7 +209,7 @@ def from_exception(exc: BaseException, target: str | None) -> Inconclusive | Non
                 fix="fix that migration (or the seed) and run again; `dbrunbook db start` rebuilds the target",
                 scope="build")
         sqlstate = getattr(err, "sqlstate", None)
-        if sqlstate == LOCK_TIMEOUT:
+        if sqlstate == lockguard.LOCK_TIMEOUT:
             return Inconclusive(
                 "locked", f"probes on {target} gave up waiting for a lock after lock_timeout ({first_line(err)})",
                 fix="see locks.blocking_chains for the blocker and the mitigation; the checks it stopped did not run")

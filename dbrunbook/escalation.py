@@ -6,6 +6,8 @@ both must say the same thing to on-call.
 
 from __future__ import annotations
 
+from collections import defaultdict
+from collections.abc import Iterable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -14,6 +16,19 @@ from dbrunbook.config import RunbookConfig
 
 #: "Se não houver recuperação em 15 minutos: acionar responsável de infra/DBA".
 ESCALATION_AFTER = timedelta(minutes=15)
+
+
+def graded(results: Iterable[dict[str, Any]]) -> defaultdict[str, list[dict[str, Any]]]:
+    """Verdicts, and causes that carry a severity (a target gone is an outage), grouped by severity.
+
+    >>> dict(graded([{"outcome": "failed", "severity": "P0"}, {"outcome": "inconclusive", "severity": None}]))
+    {'P0': [{'outcome': 'failed', 'severity': 'P0'}]}
+    """
+    found: defaultdict[str, list[dict[str, Any]]] = defaultdict(list)
+    for result in results:
+        if result.get("outcome") in ("failed", "inconclusive") and result.get("severity"):
+            found[str(result["severity"])].append(result)
+    return found
 
 
 def escalation_lines(cfg: RunbookConfig, failed: dict[str, list[dict[str, Any]]]) -> list[str]:

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import html
 import re
-from collections import defaultdict
 from collections.abc import Generator
 from pathlib import Path
 from typing import Any
@@ -23,8 +22,8 @@ from typing import Any
 import pytest
 
 from dbrunbook import failure_text, rls_grid
-from dbrunbook.escalation import escalation_lines
-from dbrunbook.first_screen import first_screen, outcome_of, row_html
+from dbrunbook.escalation import escalation_lines, graded
+from dbrunbook.first_screen import first_screen, row_html
 from dbrunbook.results import RESULTS
 
 PLUGIN_NAME = "dbrunbook-html"
@@ -142,12 +141,7 @@ class HtmlReport:
 
         cfg = self.config.stash[CONFIG_KEY].cfg
         results = list(RESULTS)
-        # As the terminal summary: verdicts, and causes that carry a severity (a target gone is an outage).
-        graded: dict[str, list[dict[str, Any]]] = defaultdict(list)
-        for result in results:
-            if outcome_of(result) in ("failed", "inconclusive") and result.get("severity"):
-                graded[str(result["severity"])].append(result)
-        escalation = escalation_lines(cfg, graded)
+        escalation = escalation_lines(cfg, graded(results))  # the terminal summary's lines, word for word
         title = "dbrunbook: " + ", ".join(t.name for t in cfg.targets)
         first = first_screen(results, [t.name for t in cfg.targets], escalation, title=title)
         page = rewrite(path.read_text(encoding="utf-8"), first, rls_grid.html_section(self.grids()),

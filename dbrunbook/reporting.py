@@ -58,7 +58,7 @@ from typing import Any
 
 import pytest
 
-from dbrunbook import __version__, causes, gates, html_report, results, verdicts
+from dbrunbook import __version__, causes, escalation, gates, html_report, results, verdicts
 from dbrunbook.checking import CHECK_KEY
 from dbrunbook.config import RunbookConfig
 from dbrunbook.escalation import escalation_lines
@@ -223,11 +223,7 @@ def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pyte
         return
     cfg: RunbookConfig = config.stash[CONFIG_KEY].cfg
     state = config.stash[STATE_KEY]
-    # Verdicts, and causes that carry a severity (a target gone is an outage), grouped by severity.
-    graded: dict[str, list[dict[str, Any]]] = defaultdict(list)
-    for result in _RESULTS:
-        if result["outcome"] in ("failed", "inconclusive") and result["severity"]:
-            graded[result["severity"]].append(result)
+    graded = escalation.graded(_RESULTS)
     setup = [r for r in _RESULTS if r["outcome"] == "inconclusive" and not r["severity"]]
     stopped = _stopped_counts()
     tr = terminalreporter
