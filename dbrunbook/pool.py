@@ -42,11 +42,8 @@ class ServiceUrl:
     @property
     def host(self) -> str:
         """``host:port`` without credentials."""
-        try:
-            parts = urlsplit(self.url or "")
-            return f"{parts.hostname or 'localhost'}:{parts.port or 5432}"
-        except ValueError:
-            return "(unparsable URL)"
+        where = urls.address(self.url or "")
+        return f"{where[0]}:{where[1]}" if where else "(unparsable URL)"
 
 
 @dataclass
@@ -88,12 +85,10 @@ def service_url(service: ServiceSpec, target_dsn: str | None) -> ServiceUrl:
 def pooler_hint(url: str) -> str | None:
     """What the URL says about a pooler: ``transaction`` (port 6543), ``session`` (pooler host :5432), or None."""
     try:
-        parts = urlsplit(url)
-        port = parts.port or 5432
+        parts = urls.parse(url)
     except ValueError:
         return None
-    host = (parts.hostname or "").lower()
-    user = parts.username or ""
+    host, port, user = parts.host, parts.port or 5432, parts.user
     if port == 6543:
         return "transaction"
     if host.endswith(".pooler.supabase.com") or (user.startswith("postgres.") and len(user) > len("postgres.")):
@@ -301,10 +296,10 @@ def _mode(service: ServiceSpec, url: ServiceUrl, server: Server, thresholds: Thr
     said = service.pooler_mode or pooler_hint(url.url)
     if said:
         return said
-    try:
-        port = urlsplit(url.url).port or 5432
-    except ValueError:
+    where = urls.address(url.url)
+    if where is None:
         return "unknown"
+    port = where[1]
     if server.port is None or port == server.port:
         return "direct"
     if server.usage.headroom - PROBE_CONNECTIONS < thresholds.pool_keep_free_slots:

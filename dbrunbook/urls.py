@@ -94,6 +94,25 @@ def parse(url: str) -> UrlParts:
     return UrlParts(parts.scheme.lower(), host.lower(), port, unquote(parts.username or ""), params)
 
 
+def address(url: str, default_port: int = 5432) -> tuple[str, int] | None:
+    """Host and port a DB URL or conninfo string points at (libpq's defaults filled in); None if unparsable.
+
+    The one place that reads them: targets, pools and pooler hints all ask here.
+
+    >>> address("postgresql://u:pw@DB.example.com:6543/postgres"), address("host=127.0.0.1 dbname=x")
+    (('db.example.com', 6543), ('127.0.0.1', 5432))
+    >>> address("postgresql://u:p@ss@host/db") is None
+    True
+    """
+    if unparsable_reason(url):  # a host read from it could be a piece of the password
+        return None
+    try:
+        parts = parse(url)
+    except ValueError:
+        return None
+    return parts.host or "localhost", parts.port or default_port
+
+
 def is_loopback(host: str) -> bool:
     """Loopback or a Unix socket directory: traffic that never leaves the machine.
 

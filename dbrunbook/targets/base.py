@@ -5,7 +5,6 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
-from urllib.parse import urlsplit
 
 from dbrunbook import resources, urls
 from dbrunbook.config import TargetSpec
@@ -75,27 +74,14 @@ class Target:
         """Host and port of the DB URL, without credentials (safe to print)."""
         if not self.dsn:
             return "(no DB URL)"
-        if urls.unparsable_reason(self.dsn):  # a host read from it could be a piece of the password
-            return "(unparsable DB URL)"
-        try:
-            parts = urlsplit(self.dsn)
-            if parts.scheme.startswith("postgres"):
-                return f"{parts.hostname or 'localhost'}:{parts.port or 5432}"
-        except ValueError:
-            pass
-        try:  # libpq conninfo form: host=... port=...
-            from psycopg.conninfo import conninfo_to_dict
-
-            params = conninfo_to_dict(self.dsn)
-            return f"{params.get('host') or 'localhost'}:{params.get('port') or 5432}"
-        except Exception:  # psycopg missing or not a conninfo string either
-            return "(unparsable DB URL)"
+        where = urls.address(self.dsn)
+        return f"{where[0]}:{where[1]}" if where else "(unparsable DB URL)"
 
     @property
     def port(self) -> int | None:
         """Port of the DB URL, if it has one."""
         try:
-            return urlsplit(self.dsn or "").port
+            return urls.parse(self.dsn or "").port
         except ValueError:
             return None
 
