@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from dbrunbook.rls import discovery, loading, matrix
+from dbrunbook.rls import loading, matrix
 from dbrunbook.rls.contract import Contract, Operation
 from dbrunbook.targets import Target
 
@@ -15,18 +15,20 @@ _PROBES: dict[tuple[str, str], matrix.Probe] = {}
 
 
 def table_probe(target: Target, db: Any, contract: Contract, table: str) -> matrix.Probe:
-    """The probe of one contracted table (fails the node when the table is not in the database)."""
+    """The probe of one contracted table (fails the node when the table is not in the database).
+
+    The first call reads the catalog of every contracted table in one query (matrix.probes).
+    """
     key = (target.name, table)
     if key not in _PROBES:
-        spec = contract.table(table)
-        cols = tuple(discovery.columns(db, target.policy, spec))
-        if not cols:
-            pytest.fail(f"{table} is in the contract {contract.path} but not in the database of {target.name}: "
-                        f"remove it from the contract or apply the migration that creates it", pytrace=False)
         # The contract's seed writes, so it runs only where writes are allowed (always rolled back);
         # read-only targets are probed on their real rows.
         seed = contract.seed_sql if not target.spec.read_only else None
-        _PROBES[key] = matrix.Probe(db, target.policy, spec, cols, tuple(contract.tenants.values()), seed)
+        found = matrix.probes(db, target.policy, contract.tables, tuple(contract.tenants.values()), seed)
+        if table not in found or not found[table].columns:
+            pytest.fail(f"{table} is in the contract {contract.path} but not in the database of {target.name}: "
+                        f"remove it from the contract or apply the migration that creates it", pytrace=False)
+        _PROBES[key] = found[table]
     return _PROBES[key]
 
 

@@ -34,6 +34,9 @@ class Step:
     sql: str
     as_identity: bool = False
     returns: bool = True  # the statement yields one jsonb value (a select); writes yield nothing
+    #: Run for the first plan of a batch that has it, its value reused by the others: only for
+    #: full-rights reads before the plan's request (earlier plans rolled back: they read the same).
+    once: bool = False
 
 
 @dataclass(frozen=True)
@@ -83,8 +86,8 @@ def _payload(plans: Sequence[Plan]) -> str:
         "role": plan.identity.role,
         "claims": json.dumps(with_role(plan.identity.claims or {}, plan.identity.role), separators=(",", ":")),
         "method": plan.method, "path": plan.path, "search_path": f"{plan.schema}, {EXTRA_SEARCH_PATH}",
-        "steps": [{"sql": s.sql, "as": "identity" if s.as_identity else "full", "returns": s.returns}
-                  for s in plan.steps],
+        "steps": [{"sql": s.sql, "as": "identity" if s.as_identity else "full", "returns": s.returns,
+                   **({"once": True} if s.once else {})} for s in plan.steps],
     } for plan in plans], separators=(",", ":"))
 
 

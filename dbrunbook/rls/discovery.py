@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Sequence
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from dbrunbook import resources, session
@@ -83,6 +84,25 @@ def columns(conn: psycopg.Connection[Any], policy: session.SessionPolicy, table:
     rows = session.query(conn, policy, resources.sql("rls_table_columns"),
                          {"schema": table.schema, "table": table.relname})
     return [Column(**r) for r in rows]
+
+
+@dataclass(frozen=True)
+class TableCatalog:
+    """What the matrix reads about one contracted relation (sql/rls_probe_catalog.sql)."""
+
+    columns: tuple[Column, ...]
+    facts: dict[str, Any]  # relkind, unique_columns, roles: role -> privileges
+    policies: list[dict[str, Any]] = field(default_factory=list)  # as sql/rls_policies_of.sql, by name
+
+
+def probe_catalog(conn: psycopg.Connection[Any], policy: session.SessionPolicy, tables: Sequence[TableContract],
+                  roles: Sequence[str]) -> dict[str, TableCatalog]:
+    """Columns, facts and policies of every given relation, in one query; relations not in the database are absent."""
+    rows = session.query(conn, policy, resources.sql("rls_probe_catalog"), {
+        "schemas": [t.schema for t in tables], "tables": [t.relname for t in tables], "roles": list(roles)})
+    return {r["name"]: TableCatalog(tuple(Column(**c) for c in r["columns"]),
+                                    {"relkind": r["relkind"], "unique_columns": r["unique_columns"],
+                                     "roles": r["roles"]}, r["policies"]) for r in rows}
 
 
 def uncovered(contract: Contract, rels: list[dict[str, Any]]) -> list[dict[str, Any]]:

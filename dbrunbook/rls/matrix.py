@@ -17,13 +17,14 @@ from dbrunbook import session
 from dbrunbook.exceptions import first_line
 from dbrunbook.outcomes import Inconclusive
 from dbrunbook.rls.batch import Program, run_cells
-from dbrunbook.rls.contract import Identity, Operation
-from dbrunbook.rls.probe import CAP, SAMPLE, Outcome, Probe, sqlstate
+from dbrunbook.rls.contract import Identity, Operation, TableContract
+from dbrunbook.rls.discovery import probe_catalog
+from dbrunbook.rls.probe import API_ROLES, CAP, SAMPLE, Outcome, Probe, sqlstate
 from dbrunbook.rls.reads import capped_count, probe_select, probe_selects, select_program
 from dbrunbook.rls.writes import delete_program, insert_program, update_program
 
 __all__ = ["CAP", "PROGRAMS", "SAMPLE", "Outcome", "Probe", "capped_count", "cell", "probe_select", "probe_selects",
-           "run", "run_table"]
+           "probes", "run", "run_table"]
 
 PROGRAMS: dict[str, Callable[[Probe, Identity], Program]] = {
     "select": select_program, "insert": insert_program, "update": update_program, "delete": delete_program}
@@ -31,6 +32,28 @@ PROGRAMS: dict[str, Callable[[Probe, Identity], Program]] = {
 CELL_ROWS = 3
 
 _SEED_OK: dict[tuple[int, str], str | None] = {}
+
+
+#: The last catalog read by :func:`probes`: (connection, tables, tenants, seed) and its probes.
+_PROBES: list[tuple[Any, tuple[TableContract, ...], tuple[str, ...], str | None, dict[str, Probe]]] = []
+
+
+def probes(conn: Any, policy: session.SessionPolicy, tables: Sequence[TableContract], tenants: Sequence[str],
+           seed_sql: str | None) -> dict[str, Probe]:
+    """The probe of every contracted table the database has, by name: one catalog query for all of them.
+
+    Read once per connection and contract (tables, tenants, seed); a table missing from the result
+    is not in the database.
+    """
+    for c, ts, tn, seed, out in _PROBES:
+        if (c is conn and tn == tuple(tenants) and seed == seed_sql and len(ts) == len(tables)
+                and all(a is b for a, b in zip(ts, tables, strict=True))):
+            return out
+    found = probe_catalog(conn, policy, tables, API_ROLES)
+    out = {t.name: Probe(conn, policy, t, found[t.name].columns, tuple(tenants), seed_sql, catalog=found[t.name])
+           for t in tables if t.name in found}
+    _PROBES[:] = [(conn, tuple(tables), tuple(tenants), seed_sql, out)]
+    return out
 
 
 def seed_error(p: Probe) -> Inconclusive | None:

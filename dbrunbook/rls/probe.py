@@ -14,11 +14,11 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from psycopg import sql
 
-from dbrunbook import resources, session
+from dbrunbook import session
 from dbrunbook.exceptions import first_line
 from dbrunbook.outcomes import Inconclusive
 from dbrunbook.rls.contract import Identity, Operation, TableContract
-from dbrunbook.rls.discovery import Column
+from dbrunbook.rls.discovery import Column, TableCatalog, probe_catalog
 
 if TYPE_CHECKING:
     import psycopg
@@ -35,6 +35,9 @@ State = Literal["ok", "leak", "blocking", "inconclusive", "not_probed"]
 FULL_RIGHTS = "select set_config('role', 'none', true), set_config('request.jwt.claims', '', true)"
 #: Into the identity again (after a full-rights look inside the same transaction).
 AS_IDENTITY = "select set_config('role', %(role)s, true), set_config('request.jwt.claims', %(claims)s, true)"
+
+#: The roles whose privileges a probe reads.
+API_ROLES = ("anon", "authenticated", "service_role")
 
 _COMMANDS = {"select": ("SELECT", "ALL"), "insert": ("INSERT", "ALL"), "update": ("UPDATE", "ALL"),
              "delete": ("DELETE", "ALL")}
@@ -84,7 +87,10 @@ class Probe:
     columns: tuple[Column, ...]
     tenants: tuple[str, ...]  # every tenant id of the contract, in the contract's order
     seed_sql: str | None = None  # the contract's seed, run at the start of every probe transaction
-    roles: tuple[str, ...] = ("anon", "authenticated", "service_role")
+    roles: tuple[str, ...] = API_ROLES
+    #: Facts and policies already read with every other contracted table's (matrix.probes); None:
+    #: read for this table alone on first use.
+    catalog: TableCatalog | None = field(default=None, compare=False, repr=False)
 
     @property
     def ident(self) -> sql.Identifier:
@@ -137,11 +143,16 @@ class Probe:
         return session.query(self.conn, self.policy, query.as_string(self.conn), params)
 
     @cached_property
+    def _catalog(self) -> TableCatalog:
+        if self.catalog is not None:
+            return self.catalog
+        found = probe_catalog(self.conn, self.policy, [self.table], self.roles).get(self.table.name)
+        return found or TableCatalog((), {"relkind": "?", "unique_columns": [], "roles": {}})
+
+    @property
     def facts(self) -> dict[str, Any]:
-        """Kind, unique columns and per-role privileges (rls_probe_facts.sql), read once per table."""
-        rows = session.query(self.conn, self.policy, resources.sql("rls_probe_facts"),
-                             {"schema": self.table.schema, "table": self.table.relname, "roles": list(self.roles)})
-        return rows[0] if rows else {"relkind": "?", "unique_columns": [], "roles": {}}
+        """Kind, unique columns and per-role privileges (rls_probe_catalog.sql), read once."""
+        return self._catalog.facts
 
     @cached_property
     def rendered(self) -> dict[str, Any]:
@@ -151,10 +162,10 @@ class Probe:
         """
         return {}
 
-    @cached_property
+    @property
     def policies(self) -> list[dict[str, Any]]:
-        """The table's policies (rls_policies_of.sql), read once per table."""
-        return session.query(self.conn, self.policy, resources.sql("rls_policies_of"), {"tables": [self.table.name]})
+        """The table's policies (rls_probe_catalog.sql), read once."""
+        return self._catalog.policies
 
     def policy_sql(self, role: str, op: Operation) -> str:
         """``CREATE POLICY`` text of every policy that applies to ``role`` for ``op`` (for the report)."""

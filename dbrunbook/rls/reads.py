@@ -41,7 +41,7 @@ def _read_step(p: Probe, *, by_ctid: bool) -> Step:
 def _oracle_step(p: Probe, pred: sql.Composable, *, by_ctid: bool, after_read: bool) -> Step:
     """With full rights, same transaction: the oracle's count, all rows (capped), and seen rows it forbids."""
     seen = sql.SQL("(select coalesce(array_agg(e ->> 1), '{}'::text[]) from jsonb_array_elements("
-                   "current_setting('dbrunbook.s0')::jsonb -> 'rows') e)" if after_read else "'{}'::text[]")
+                   "$1 -> 0 -> 'rows') e)" if after_read else "'{}'::text[]")
     found = (sql.SQL("t.ctid = any({}::tid[])").format(seen) if by_ctid
              else sql.SQL("{} = any({}::text[])").format(p.key(), seen))
     return Step(quote(p, sql.SQL(

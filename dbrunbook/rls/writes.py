@@ -40,7 +40,7 @@ INSERT_CAP = 25
 PATCH_TRIES = 3
 _METHOD = {"insert": "POST", "update": "PATCH", "delete": "DELETE"}
 #: The snapshot step's value, as later steps read it.
-_S0 = "current_setting('dbrunbook.s0')::jsonb"
+_S0 = "($1 -> 0)"
 
 
 @dataclass
@@ -71,44 +71,58 @@ class Attempt:
 
 
 def _snapshot(p: Probe, pred: sql.Composable) -> Step:
-    """Full rights: every row's location, ownership and key (at most CAP), and the next xid to come."""
+    """Full rights: every row's location, ownership and key (at most CAP), and the next xid to come.
+
+    Taken once per batch and predicate (``once``): every plan before this one rolled back, so the rows
+    are where they were, and rows with an xmin at or above the watermark can only be the current plan's.
+    ``locs``/``ownlocs`` are the same locations as one array literal, cast once by the measuring step.
+    """
     return Step(quote(p, sql.SQL(
-        "select jsonb_build_object('rows', coalesce((select jsonb_agg(jsonb_build_array(s.loc, s.own, s.k)) from "
-        "(select {loc} as loc, {pred} as own, {key} as k from {t} t limit {cap}) s), '[]'::jsonb), "
-        "'xid', pg_snapshot_xmax(pg_current_snapshot())::text::bigint % 4294967296)").format(
-        loc=p.locator(), pred=pred, key=p.key(), t=p.ident, cap=sql.Literal(CAP))))
+        "select jsonb_build_object('rows', coalesce(jsonb_agg(jsonb_build_array(s.loc, s.own, s.k)), '[]'::jsonb), "
+        "'locs', coalesce(array_agg(s.loc), '{{}}')::text, "
+        "'ownlocs', coalesce(array_agg(s.loc) filter (where s.own), '{{}}')::text, "
+        "'xid', pg_snapshot_xmax(pg_current_snapshot())::text::bigint % 4294967296) from "
+        "(select {loc} as loc, {pred} as own, {key} as k from {t} t limit {cap}) s").format(
+        loc=p.locator(), pred=pred, key=p.key(), t=p.ident, cap=sql.Literal(CAP))), once=True)
 
 
-def _locs(*, own_only: bool = False) -> sql.Composable:
-    """The snapshot's locations (all, or the identity's own), as a text array."""
-    where = " where (e ->> 1)::boolean" if own_only else ""
-    return sql.SQL("(select coalesce(array_agg(e ->> 0), '{}'::text[]) from jsonb_array_elements("
-                   + _S0 + " -> 'rows') e" + where + ")")
+def _at(p: Probe, *, own_only: bool = False) -> sql.Composable:
+    """Rows at the snapshot's locations (all, or the identity's own): a TID scan in ordinary tables.
 
-
-def _at(p: Probe, locs: sql.Composable) -> sql.Composable:
-    """Rows at the given locations (a TID scan in ordinary tables)."""
+    The array is cast once (an InitPlan; the outer cast only makes ``any`` read an array, not a subquery).
+    """
+    field = "ownlocs" if own_only else "locs"
     if p.plain:
-        return sql.SQL("t.ctid = any({}::tid[])").format(locs)
-    return sql.SQL("(t.tableoid::text || ':' || t.ctid::text) = any({}::text[])").format(locs)
+        return sql.SQL("t.ctid = any((select (" + _S0 + " ->> '" + field + "')::tid[])::tid[])")
+    return sql.SQL("(t.tableoid::text || ':' || t.ctid::text) = any((select (" + _S0 + " ->> '" + field
+                   + "')::text[])::text[])")
 
 
-def _measure(p: Probe, pred: sql.Composable) -> Step:
-    """Full rights again: which snapshot rows are no longer where they were, and the rows written since."""
+#: What a plan's measuring step reads: "still" (which snapshot rows are where they were: UPDATE and
+#: DELETE) or "new" (rows written by the plan, with ownership: INSERT and moves into other tenants).
+Measure = str
+
+
+def _measure(p: Probe, pred: sql.Composable, what: Measure) -> Step:
+    """Full rights again: which snapshot rows are no longer where they were, or the rows written since."""
+    if what == "still":
+        return Step(quote(p, sql.SQL(
+            "select jsonb_build_object('still', coalesce(jsonb_agg({loc}), '[]'::jsonb)) from {t} t where {at}").format(
+            loc=p.locator(), t=p.ident, at=_at(p))))
+    # Rows at a snapshot location are never new (xmin is 32 bits: an old row may look newer after wraparound).
     return Step(quote(p, sql.SQL(
-        "select jsonb_build_object('still', coalesce((select jsonb_agg({loc}) from {t} t where {at}), '[]'::jsonb), "
-        "'new', coalesce((select jsonb_agg(jsonb_build_array(x.k, x.own)) from (select {key} as k, {pred} as own "
-        "from {t} t where not ({at}) and (t.xmin::text::bigint >= ({s0} ->> 'xid')::bigint)) x), '[]'::jsonb))")
-        .format(loc=p.locator(), t=p.ident, at=_at(p, _locs()), key=p.key(), pred=pred, s0=sql.SQL(_S0))))
+        "select jsonb_build_object('new', coalesce(jsonb_agg(jsonb_build_array({key}, {pred})), '[]'::jsonb)) "
+        "from {t} t where t.xmin::text::bigint >= ({s0} ->> 'xid')::bigint and not ({at})").format(
+        key=p.key(), pred=pred, t=p.ident, s0=sql.SQL(_S0), at=_at(p))))
 
 
-def _plan(p: Probe, identity: Identity, op: Operation, statement: sql.Composable,
+def _plan(p: Probe, identity: Identity, op: Operation, statement: sql.Composable, what: Measure,
           prepare: Step | None = None) -> Plan:
     pred = p.oracle_sql(identity)
-    key = f"write|{quote(p, pred)}"
+    key = f"write|{what}|{quote(p, pred)}"
     around = p.rendered.get(key)
     if around is None:
-        around = p.rendered[key] = (_snapshot(p, pred), _measure(p, pred))
+        around = p.rendered[key] = (_snapshot(p, pred), _measure(p, pred, what))
     steps = [around[0]] + ([prepare] if prepare else [])
     steps += [Step(quote(p, statement), as_identity=True, returns=False), around[1]]
     return plan(p, identity, _METHOD[op], steps)
@@ -118,11 +132,12 @@ def _attempt(res: Result, *, prepared: bool = False) -> Attempt:
     """Read a write plan's result (steps: snapshot, [prepare], statement, measure)."""
     stmt = 2 if prepared else 1
     snap = res.value(0) or {"rows": []}
-    measured = res.value(stmt + 1) or {"still": [], "new": []}
+    measured = res.value(stmt + 1) or {}
     before = list(snap["rows"])
     ran = res.failed is None or res.failed >= stmt
-    gone = {r[0] for r in before} - set(measured["still"]) if res.error is None else set()
-    return Attempt(before, gone, list(measured["new"]), res.error, ran,
+    still = measured.get("still")  # None: the plan measured new rows only (nothing is judged as gone)
+    gone = {r[0] for r in before} - set(still) if res.error is None and still is not None else set()
+    return Attempt(before, gone, list(measured.get("new") or []), res.error, ran,
                    res.error is not None and (res.failed is None or res.failed < stmt),
                    res.value(1) if prepared else None)
 
@@ -250,18 +265,18 @@ def _ctype(p: Probe, column: str) -> sql.Composable:
 
 def _patch(p: Probe, identity: Identity, column: str, *, own_only: bool = False) -> Plan:
     """``update t set column = <constant>``: the identity's tenant id, else a value the column already holds."""
-    where = sql.SQL(" and {}").format(_at(p, _locs(own_only=True))) if own_only else sql.SQL("")
+    where = sql.SQL(" and {}").format(_at(p, own_only=True)) if own_only else sql.SQL("")
     if column == p.table.tenant_column:
         stmt = sql.SQL("update {} t set {} = {}::{} where true{}").format(
             p.ident, sql.Identifier(column), sql.Literal(identity.tenant_id), _ctype(p, column), where)
-        return _plan(p, identity, "update", stmt)
+        return _plan(p, identity, "update", stmt, "still")
     # Read with full rights before the request (step 1), used as a constant: no column is referenced,
     # so PostgreSQL adds no SELECT policy to the UPDATE, exactly as for a PATCH's body.
     value = Step(quote(p, sql.SQL("select to_jsonb(min(t.{}::text)) from {} t").format(sql.Identifier(column),
-                                                                                    p.ident)))
-    stmt = sql.SQL("update {} t set {} = (current_setting('dbrunbook.s1')::jsonb #>> '{{}}')::{} where true{}").format(
+                                                                                    p.ident)), once=True)
+    stmt = sql.SQL("update {} t set {} = (($1 -> 1) #>> '{{}}')::{} where true{}").format(
         p.ident, sql.Identifier(column), _ctype(p, column), where)
-    return _plan(p, identity, "update", stmt, prepare=value)
+    return _plan(p, identity, "update", stmt, "still", prepare=value)
 
 
 def update_program(p: Probe, identity: Identity) -> Program:
@@ -300,7 +315,7 @@ def _move_plans(p: Probe, identity: Identity) -> list[tuple[str, Plan]]:
     if identity.scope == "all" or not column or column not in p.columns_for(identity.role, "update"):
         return []
     return [(other, _plan(p, identity, "update", sql.SQL("update {} t set {} = {}::{} where true").format(
-        p.ident, sql.Identifier(column), sql.Literal(other), _ctype(p, column))))
+        p.ident, sql.Identifier(column), sql.Literal(other), _ctype(p, column)), "new"))
         for other in p.tenants if other != identity.tenant_id]
 
 
@@ -331,13 +346,13 @@ def delete_program(p: Probe, identity: Identity) -> Program:
     out = Outcome(p.table.name, identity.name, "delete")
     if (yield from _settled_by_rights(p, identity, "delete", out)):
         return out
-    (res,) = yield [_plan(p, identity, "delete", sql.SQL("delete from {} t where true").format(p.ident))]
+    (res,) = yield [_plan(p, identity, "delete", sql.SQL("delete from {} t where true").format(p.ident), "still")]
     at = _attempt(res)
     if _not_probed(p, identity, "delete", out, at):
         return out
     if not _judge_unfiltered(p, identity, "delete", out, at, f"DELETE FROM {p.table.name} without a filter"):
         (res,) = yield [_plan(p, identity, "delete", sql.SQL("delete from {} t where true and {}").format(
-            p.ident, _at(p, _locs(own_only=True))))]
+            p.ident, _at(p, own_only=True)), "still")]
         _judge_own(p, identity, "delete", out, _attempt(res))
     return out
 
@@ -391,9 +406,9 @@ def _insert_plan(p: Probe, identity: Identity, columns: list[str], kind: str, te
         t=p.ident, where=where, volatile=sql.Literal(volatile), i=sql.Literal(index))))
     names = sql.SQL(", ").join(sql.Identifier(c.name) for c in keep)
     stmt = sql.SQL("insert into {t} ({cols}) select {cols} from jsonb_populate_record(null::{t}, "
-                   "current_setting('dbrunbook.s1')::jsonb) where current_setting('dbrunbook.s1') <> 'null'").format(
+                   "$1 -> 1) where ($1 -> 1) <> 'null'::jsonb").format(
         t=p.ident, cols=names)
-    return _plan(p, identity, "insert", stmt, prepare=template)
+    return _plan(p, identity, "insert", stmt, "new", prepare=template)
 
 
 def insert_program(p: Probe, identity: Identity) -> Program:

@@ -1,51 +1,71 @@
 -- The RLS matrix's server-side runner (dbrunbook/rls/batch.py): many probe transactions in one statement.
 -- Input: the GUC dbrunbook.batch, a jsonb array of plans {role, claims, method, path, search_path,
--- steps: [{sql, as: "identity" | "full", returns: one jsonb value or
--- nothing}]}. Each plan runs in its own subtransaction, which is always
--- rolled back (raise DBRB0) so the next plan sees the data as it was; each step's jsonb value is
--- also readable by later steps as current_setting('dbrunbook.s<N>'). Output: the GUC
--- dbrunbook.result, one {values, rows, failed, sqlstate, message} per plan. Errors a plan provokes
--- (a policy's 42501, a constraint) are caught here, so they never reach the server log; a
--- statement_timeout (query_canceled) is not caught and ends the whole batch.
+-- steps: [{sql, as: "identity" | "full", returns: one jsonb value or nothing, once: true | absent}]}.
+-- Each plan runs in its own subtransaction, which is always rolled back (raise DBRB0) so the next
+-- plan sees the data as it was. A step reads the values of its plan's earlier steps as $1, a jsonb
+-- array ($1 -> 0 is step 0's value): a parameter, no text round trip through a GUC. A step marked
+-- once runs for the first plan that has it and its value is reused by later plans of the batch:
+-- only for full-rights reads that come before the plan's request (every plan before it rolled back,
+-- so they would read the same). Role and claims switch only when a step's side differs from the
+-- previous one's. Output: the GUC dbrunbook.result, one {values, rows, failed, sqlstate, message}
+-- per plan, collected as text and joined once. Errors a plan provokes (a policy's 42501, a
+-- constraint) are caught here, so they never reach the server log; a statement_timeout
+-- (query_canceled) is not caught and ends the whole batch.
 do $dbrunbook$
 declare
   plan jsonb;
   step jsonb;
+  code text;
   vals jsonb;
   counts jsonb;
   val jsonb;
+  memo jsonb := '{}';
   n int;
   rc bigint;
   failed int;
   st text;
   msg text;
-  out jsonb := '[]';
+  side text;
+  out text[] := '{}';
 begin
+  perform set_config('role', 'none', true), set_config('request.jwt.claims', '', true);
   for plan in select e from jsonb_array_elements(current_setting('dbrunbook.batch')::jsonb) e loop
-    vals := '[]'; counts := '[]'; failed := null; st := null; msg := null; n := 0;
+    vals := '[]'; counts := '[]'; failed := null; st := null; msg := null; n := 0; side := 'full';
     begin
       for step in select e from jsonb_array_elements(plan -> 'steps') e loop
-        if step ->> 'as' = 'identity' then
-          perform set_config('search_path', plan ->> 'search_path', true),
-                  set_config('role', plan ->> 'role', true),
-                  set_config('request.jwt.claims', plan ->> 'claims', true),
-                  set_config('request.method', plan ->> 'method', true),
-                  set_config('request.path', plan ->> 'path', true);
-        else
-          perform set_config('role', 'none', true), set_config('request.jwt.claims', '', true);
-        end if;
+        code := step ->> 'sql';
         failed := n;
-        val := null;
-        if (step ->> 'returns')::boolean then
-          execute step ->> 'sql' into val;
+        if step ? 'once' and memo ? code then
+          val := memo -> code -> 0;
+          rc := (memo -> code ->> 1)::bigint;
         else
-          execute step ->> 'sql';
+          if step ->> 'as' = 'identity' then
+            if side <> 'identity' then
+              perform set_config('search_path', plan ->> 'search_path', true),
+                      set_config('role', plan ->> 'role', true),
+                      set_config('request.jwt.claims', plan ->> 'claims', true),
+                      set_config('request.method', plan ->> 'method', true),
+                      set_config('request.path', plan ->> 'path', true);
+              side := 'identity';
+            end if;
+          elsif side <> 'full' then
+            perform set_config('role', 'none', true), set_config('request.jwt.claims', '', true);
+            side := 'full';
+          end if;
+          val := null;
+          if (step ->> 'returns')::boolean then
+            execute code into val using vals;
+          else
+            execute code using vals;
+          end if;
+          get diagnostics rc = row_count;
+          if step ? 'once' then
+            memo := memo || jsonb_build_object(code, jsonb_build_array(val, rc));
+          end if;
         end if;
-        get diagnostics rc = row_count;
         failed := null;
         vals := vals || jsonb_build_array(val);
         counts := counts || to_jsonb(rc);
-        perform set_config('dbrunbook.s' || n, coalesce(val, 'null'::jsonb)::text, true);
         n := n + 1;
       end loop;
       raise sqlstate 'DBRB0';
@@ -53,9 +73,9 @@ begin
       when sqlstate 'DBRB0' then null;
       when others then get stacked diagnostics st = returned_sqlstate, msg = message_text;
     end;
-    out := out || jsonb_build_array(jsonb_build_object('values', vals, 'rows', counts, 'failed', failed,
-                                                       'sqlstate', st, 'message', msg));
+    out := array_append(out, jsonb_build_object('values', vals, 'rows', counts, 'failed', failed,
+                                                'sqlstate', st, 'message', msg)::text);
   end loop;
-  perform set_config('dbrunbook.result', out::text, true);
+  perform set_config('dbrunbook.result', '[' || array_to_string(out, ',') || ']', true);
 end
 $dbrunbook$;
