@@ -14,6 +14,7 @@ result records of the JSON bundle, so the page says what the terminal and the JS
 from __future__ import annotations
 
 import html
+import json
 import re
 from collections.abc import Generator
 from pathlib import Path
@@ -54,15 +55,16 @@ def rewrite(page: str, first: str, extra: str, css: str) -> str:
     return page.replace("<body>", "<body>" + first + extra, 1)
 
 
-def _place_unprobed_cell(item: pytest.Item, report: pytest.TestReport) -> None:
-    """A matrix node skipped at setup (a write cell on a read-only target) keeps its place in the grid."""
+def _place_unprobed_cells(item: pytest.Item, report: pytest.TestReport) -> None:
+    """A matrix node skipped at setup (a write node on a read-only target) keeps its place in the grid."""
     if any(key == rls_grid.CELL_PROPERTY for key, _ in report.user_properties):
         return
     reason = report.longrepr[2] if isinstance(report.longrepr, tuple) else str(report.longrepr or "")
-    cell = rls_grid.unprobed_cell(getattr(getattr(item, "callspec", None), "params", {}), reason)
-    if cell is not None:
-        report.user_properties.append((rls_grid.CELL_PROPERTY, cell))
-        item.user_properties.append((rls_grid.CELL_PROPERTY, cell))  # the teardown report (JUnit) copies it
+    cells = rls_grid.unprobed_cells(getattr(getattr(item, "callspec", None), "params", {}), reason)
+    if cells:
+        prop = (rls_grid.CELL_PROPERTY, json.dumps(cells))
+        report.user_properties.append(prop)
+        item.user_properties.append(prop)  # the teardown report (JUnit) copies it
 
 
 class HtmlReport:
@@ -84,7 +86,7 @@ class HtmlReport:
         if report.failed and call.excinfo is not None:
             failure_text.give_headline(report, call.excinfo.value, item.location)
         if report.skipped and report.when == "setup":
-            _place_unprobed_cell(item, report)
+            _place_unprobed_cells(item, report)
         extras = getattr(report, "extras", None)
         if extras:
             report.extras = [e for e in extras if e.get("format_type") not in ("json", "text")]  # type: ignore[attr-defined]
@@ -97,8 +99,7 @@ class HtmlReport:
         data = getattr(report, "dbrunbook", None) or {}
         outcome = str(data.get("outcome") or report.outcome)
         message = str(report.longrepr) if report.failed else ""
-        cell = rls_grid.cell_of(report.user_properties, outcome, data.get("evidence"), message)
-        if cell is not None:
+        for cell in rls_grid.cells_of(report.user_properties, outcome, data.get("evidence"), message):
             self.cells[(cell.target, cell.table, cell.identity, cell.operation)] = cell
 
     def grids(self) -> list[rls_grid.Grid]:

@@ -10,8 +10,9 @@ Outcomes (``dbrunbook.outcomes``): the hook turns an exception that means "no ve
 is ``skipped`` with "inconclusive: <cause>; reported by <nodeid>". Failures whose findings are all
 waived are ``waived`` (a pass for pytest, visible in every report).
 
-The result record (``_RESULTS``, the JSON bundle's ``results``, one per check node in run order;
-the HTML and JUnit reports read the same fields from ``report.dbrunbook``)::
+The result record (``_RESULTS``, the JSON bundle's ``results``, one per check node in run order,
+and one per cell for an RLS matrix node, which has none of its own: ``matrix_cells.py``; the HTML and
+JUnit reports read the same fields from ``report.dbrunbook``)::
 
     nodeid           str          pytest node id, e.g. "checks/test_locks.py::test_x[prod]"
     when             str          the phase that decided the outcome: setup | call | teardown
@@ -39,6 +40,9 @@ the HTML and JUnit reports read the same fields from ``report.dbrunbook``)::
                                   a database answer it did not expect); failed, no severity, exit 1
     expired_waiver   bool         only when true: a waiver matched but has expired (exit 1 whatever --fail-on)
     cause.scope      str          also in ``cause``: the raiser's scope (the dedup key is target, kind, scope)
+    node, table,     str          only on an RLS matrix cell: the pytest node that probed it (``nodeid`` is
+    identity,                     ``<node>::<identity>``), ``schema.table``, the contract's identity, the
+    operation                     operation (select | insert | update | delete)
 
 The bundle's ``summary`` adds ``outcomes`` (count per outcome), ``failed_by_severity`` (verdict
 failures with a severity), ``causes`` (each first cause with the number of checks it stopped) and
@@ -58,7 +62,7 @@ from typing import Any
 
 import pytest
 
-from dbrunbook import __version__, causes, escalation, gates, html_report, results, verdicts
+from dbrunbook import __version__, causes, escalation, gates, html_report, matrix_cells, results, rls_grid, verdicts
 from dbrunbook.checking import CHECK_KEY
 from dbrunbook.config import RunbookConfig
 from dbrunbook.escalation import escalation_lines
@@ -93,6 +97,7 @@ def configure(config: pytest.Config, cfg: RunbookConfig) -> None:
     config.stash[STATE_KEY] = state
     _RESULTS.clear()
     _FIRST.clear()
+    _GRID.clear()
     _UNTRACKED[0] = 0
     if not cfg.write_reports or hasattr(config, "workerinput"):
         return
@@ -106,6 +111,25 @@ def configure(config: pytest.Config, cfg: RunbookConfig) -> None:
         config.option.xmlpath = str(base.with_suffix(".xml"))
     state["paths"] = {"html": getattr(config.option, "htmlpath", None), "junit": config.option.xmlpath,
                       "json": str(base.with_suffix(".json"))}
+    if not config.pluginmanager.has_plugin(_JunitCells.NAME):
+        config.pluginmanager.register(_JunitCells(config), _JunitCells.NAME)
+
+
+class _JunitCells:
+    """After junitxml wrote its file: one ``<testcase>`` per matrix cell (matrix_cells.junit_cells)."""
+
+    NAME = "dbrunbook-junit-cells"
+
+    def __init__(self, config: pytest.Config) -> None:
+        self.config = config
+
+    @pytest.hookimpl(wrapper=True)
+    def pytest_sessionfinish(self, session: pytest.Session, exitstatus: int) -> Generator[None, None, None]:
+        outcome = yield
+        path = getattr(self.config.option, "xmlpath", None)
+        if path and Path(path).is_file() and _GRID:
+            matrix_cells.junit_cells(Path(path), _RESULTS, _GRID)
+        return outcome
 
 
 @pytest.hookimpl(wrapper=True)
@@ -121,9 +145,17 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
         # A test without a check marker stopped by a cause: it gets the same one-finding-per-cause treatment.
         meta = CheckMeta(getattr(item, "originalname", item.name), "P2", "")
     verdict = None
+    cells: list[dict[str, Any]] | None = None
     if meta is not None:
-        verdict = verdicts.decide(item, call, report, meta, list(ctx.findings) if ctx else [], target_name,
-                                  gates.of(item.config).waivers)
+        spec = matrix_cells.node_of(item)
+        if spec is not None and (report.when == "call" or not report.passed) and not matrix_cells.done(item):
+            # A matrix node: one record per cell (each decided as a check of its own); the node follows them.
+            cells = matrix_cells.cell_records(item, report, call.excinfo.value if call.excinfo else None, meta,
+                                              target_name, gates.of(item.config).waivers, spec)
+            verdict = matrix_cells.node_verdict(cells, meta, report, item)
+        else:
+            verdict = verdicts.decide(item, call, report, meta, list(ctx.findings) if ctx else [], target_name,
+                                      gates.of(item.config).waivers)
         props: list[tuple[str, object]] = [("check_id", meta.check_id), ("severity", meta.severity),
                                            ("runbook", meta.runbook)]
         if target_name:
@@ -146,7 +178,10 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
             data["expired_waiver"] = True
         if verdict.crashed:
             data["crashed"] = True
-        report.dbrunbook = jsonable(data)  # type: ignore[attr-defined]
+        safe = jsonable(data)
+        if cells is not None:
+            safe["cells"] = cells  # already JSON-safe and redacted, cell by cell
+        report.dbrunbook = safe  # type: ignore[attr-defined]
         if ctx and ctx.evidence and item.config.pluginmanager.hasplugin("html"):
             from pytest_html import extras
 
@@ -174,15 +209,35 @@ def pytest_runtest_logreport(report: pytest.TestReport) -> None:
         if report.failed:
             _UNTRACKED[0] += 1  # a test without a check marker failed: exit 1 all the same
         return
+    cells = data.get("cells")
+    if cells is not None:
+        # A matrix node: its cells' records stand for it (the node has none of its own: nothing counts twice).
+        _GRID[report.nodeid] = _grid_cells(report)
+        for cell in cells:
+            _add(dict(cell), str(cell["nodeid"]))
+        return
     record = {"nodeid": report.nodeid, "when": report.when, "duration_s": round(report.duration, 4), **data,
               "message": _message(report)}
+    _add(record, report.nodeid)
+
+
+def _grid_cells(report: pytest.TestReport) -> list[Any]:
+    """The node's ``rls_cell`` property, parsed (JUnit gives each cell its own)."""
+    for key, value in report.user_properties:
+        if key == rls_grid.CELL_PROPERTY:
+            return rls_grid.parse_cells(value)
+    return []
+
+
+def _add(record: dict[str, Any], nodeid: str) -> None:
+    """Append one result record, folding a cause another record (or worker) reported first."""
     cause = record.get("cause")
     if cause:
         # Under xdist every worker reports its own first: one per cause for the run, the first the
         # controller heard of; every record of that cause points at it.
         key = causes.dedup_key((record["target"] or "", cause["kind"], cause.get("scope", "")))
-        first = _FIRST.setdefault(key, report.nodeid if record["outcome"] == "inconclusive" else cause["first_nodeid"])
-        if first != cause["first_nodeid"] or (record["outcome"] == "inconclusive" and first != report.nodeid):
+        first = _FIRST.setdefault(key, nodeid if record["outcome"] == "inconclusive" else cause["first_nodeid"])
+        if first != cause["first_nodeid"] or (record["outcome"] == "inconclusive" and first != nodeid):
             record.update(outcome="skipped", severity=record["marker_severity"], findings=[],
                           cause={**cause, "first_nodeid": first},
                           message=f"inconclusive: {cause['message']}; reported by {first}")
@@ -201,6 +256,8 @@ def _message(report: pytest.TestReport) -> str | None:
 _RESULTS = results.RESULTS
 _FIRST: dict[tuple[Any, ...], str] = {}
 _UNTRACKED = [0]
+#: Matrix node id -> its cells as the HTML grid draws them (for the JUnit test case of each cell).
+_GRID: dict[str, list[Any]] = {}
 #: Summary label of a cause without a severity (a setup error in the broad sense).
 _CAUSE_LABEL = {"setup": "setup error", "rights": "missing right", "not_supabase": "not Supabase-shaped",
                 "no_data": "compared nothing"}
@@ -328,7 +385,28 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     path = Path(state["paths"]["json"])
     # Each result was redacted string by string when its report was made (logreport, makereport);
     # one more pattern pass over the whole text catches anything the bundle's own fields carry.
-    path.write_text(REDACTOR.text(json.dumps(bundle, indent=2, default=str)), encoding="utf-8")
+    path.write_text(REDACTOR.text(_bundle_text(bundle)), encoding="utf-8")
+
+
+def _bundle_text(bundle: dict[str, Any]) -> str:
+    """The bundle as JSON: indented, except one line per result record.
+
+    ``indent`` makes ``json`` use its pure-Python encoder, ~10x slower: 2,000 matrix cells took most of
+    a second. One record per line keeps the file readable and diffable, at the C encoder's speed.
+
+    >>> print(_bundle_text({"tool": "dbrunbook", "results": [{"a": 1}, {"b": 2}]}))
+    {
+      "tool": "dbrunbook",
+      "results": [
+        {"a": 1},
+        {"b": 2}
+      ]
+    }
+    """
+    head = json.dumps({k: v for k, v in bundle.items() if k != "results"}, indent=2, default=str)
+    records = ",\n".join(f"    {json.dumps(r, default=str)}" for r in bundle["results"])
+    tail = f'  "results": [\n{records}\n  ]' if records else '  "results": []'
+    return head[:-2] + ",\n" + tail + "\n}" if head != "{}" else "{\n" + tail + "\n}"
 
 
 @pytest.hookimpl(optionalhook=True)

@@ -1,17 +1,20 @@
 """The RLS matrix as grids a person reads at a glance: one per table, identities x operations.
 
-Each matrix node tags its report with a user property ``rls_cell``: a dict ``{table, identity,
-operation, state, detail, rows, policy_sql}`` with ``state`` one of ``ok | leak | blocking |
-inconclusive | not_probed``. The older string form ``"table|identity|operation"`` is still read: its
-state then comes from the node's outcome and the probe evidence. A matrix node skipped before its
-test ran (a write cell on a read-only target: the ``writes`` scope marker skips it at setup) is
-given its cell from its parameters (:func:`unprobed_cell`), so its column is there, not probed,
-with the skip's reason.
+Each matrix node tags its report with a user property ``rls_cell``: JSON text of a list of cells
+(one per identity a node probed: every identity of the contract for a test_matrix.py node, one for a
+test_http.py node), each ``{table, identity, operation, state, detail, rows, policy_sql}`` with
+``state`` one of ``ok | leak | blocking | inconclusive | not_probed`` (rls_contracts/conftest.py
+``CELL_PROPERTY``). A single dict and the older string form ``"table|identity|operation"`` are
+still read: the latter's state then comes from the node's outcome and the probe evidence. A matrix
+node skipped before its test ran (a write node on a read-only target: the ``writes`` scope marker
+skips it at setup) is given its cells from its parameters (:func:`unprobed_cells`), so its column
+is there, not probed, with the skip's reason.
 """
 
 from __future__ import annotations
 
 import html
+import json
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
@@ -43,55 +46,81 @@ class Cell:
     policy_sql: str = ""
 
 
-def cell_of(user_properties: Iterable[tuple[str, Any]], outcome: str, evidence: Mapping[str, Any] | None,
-            message: str = "") -> Cell | None:
-    """The matrix cell a report carries, or None for a node that is not a matrix cell.
+def parse_cells(raw: Any) -> list[Any]:
+    """The cells of an ``rls_cell`` property value: JSON text of a list (or of one cell), a list, a dict.
 
-    >>> cell_of([("rls_cell", {"table": "public.notes", "identity": "anon", "operation": "select",
-    ...          "state": "leak", "rows": ["id=1"]}), ("target", "prod")], "failed", None).state
-    'leak'
-    >>> cell_of([("rls_cell", "public.notes|anon|insert")], "passed", None).state
+    >>> parse_cells('[{"table": "public.notes", "identity": "anon"}]')[0]["identity"]
+    'anon'
+    >>> parse_cells("public.notes|anon|insert")
+    ['public.notes|anon|insert']
+    """
+    if isinstance(raw, str) and raw[:1] in ("[", "{"):
+        try:
+            raw = json.loads(raw)
+        except ValueError:
+            return []
+    if isinstance(raw, list):
+        return raw
+    return [raw] if raw is not None else []
+
+
+def cells_of(user_properties: Iterable[tuple[str, Any]], outcome: str, evidence: Mapping[str, Any] | None,
+             message: str = "") -> list[Cell]:
+    """The matrix cells a report carries ([] for a node that is not a matrix node).
+
+    >>> [c.state for c in cells_of([("rls_cell", json.dumps([{"table": "public.notes", "identity": "anon",
+    ...      "operation": "select", "state": "leak", "rows": ["id=1"]}])), ("target", "prod")], "failed", None)]
+    ['leak']
+    >>> cells_of([("rls_cell", "public.notes|anon|insert")], "passed", None)[0].state
     'ok'
     """
     props = dict(user_properties)
-    raw = props.get("rls_cell")
     target = str(props.get("target") or "")
-    if isinstance(raw, Mapping):
-        state = str(raw.get("state") or "")
-        if state not in STATES:
-            state = _state_from_outcome(outcome, evidence, message)
-        rows = raw.get("rows") or ()
-        return Cell(target, str(raw.get("table", "")), str(raw.get("identity", "")), str(raw.get("operation", "")),
-                    state, str(raw.get("detail") or ""), tuple(str(r) for r in rows),
-                    str(raw.get("policy_sql") or ""))
-    if isinstance(raw, str) and raw.count("|") == 2:
-        table, identity, operation = raw.split("|")
-        probe = (evidence or {}).get("probe") or {}
-        rows = tuple(str(r) for r in probe.get("rows") or ())
-        return Cell(target, table, identity, operation, _state_from_outcome(outcome, evidence, message),
-                    message.splitlines()[0] if message else "", rows)
-    return None
+    cells = []
+    for raw in parse_cells(props.get(CELL_PROPERTY)):
+        if isinstance(raw, Mapping):
+            given = str(raw.get("state") or "")
+            state = next((s for s in STATES if s == given), None) or _state_from_outcome(outcome, evidence, message)
+            rows = raw.get("rows") or ()
+            cells.append(Cell(target, str(raw.get("table", "")), str(raw.get("identity", "")),
+                              str(raw.get("operation", "")), state, str(raw.get("detail") or ""),
+                              tuple(str(r) for r in rows), str(raw.get("policy_sql") or "")))
+        elif isinstance(raw, str) and raw.count("|") == 2:
+            table, identity, operation = raw.split("|")
+            probe = (evidence or {}).get("probe") or {}
+            rows = tuple(str(r) for r in probe.get("rows") or ())
+            cells.append(Cell(target, table, identity, operation, _state_from_outcome(outcome, evidence, message),
+                              message.splitlines()[0] if message else "", rows))
+    return cells
 
 
-#: The user property of a matrix cell (rls_contracts/conftest.py ``CELL_PROPERTY``) and the node
-#: parameter that names it: ``(table, identity, operation)``.
+#: The user property of matrix cells (rls_contracts/conftest.py ``CELL_PROPERTY``).
 CELL_PROPERTY = "rls_cell"
 
 
-def unprobed_cell(params: Mapping[str, Any], reason: str) -> dict[str, Any] | None:
-    """The ``rls_cell`` property of a matrix node skipped before its test ran, from its parameters.
+def unprobed_cells(params: Mapping[str, Any], reason: str) -> list[dict[str, Any]]:
+    """The cells of a matrix node skipped before its test ran, from its parameters (all not probed).
 
-    >>> unprobed_cell({"rls_cell": ("public.notes", "anon", "insert")}, "target t is read-only: ...")["state"]
+    A test_matrix.py node's ``rls_table`` parameter is ``(table, operation, identities)``; a
+    test_http.py node's ``rls_cell`` is ``(table, identity, operation)``.
+
+    >>> [c["identity"] for c in unprobed_cells({"rls_table": ("public.notes", "insert", ("anon", "a1"))}, "ro")]
+    ['anon', 'a1']
+    >>> unprobed_cells({"rls_cell": ("public.notes", "anon", "insert")}, "target t is read-only")[0]["state"]
     'not_probed'
-    >>> unprobed_cell({"rls_cell": ("-", "-", "insert")}, "no contract") is None  # the no-contract node
-    True
+    >>> unprobed_cells({"rls_cell": ("-", "-", "insert")}, "no contract")  # the no-contract node
+    []
     """
-    raw = params.get(CELL_PROPERTY)
-    if not (isinstance(raw, tuple) and len(raw) == 3 and raw[0] != "-"):
-        return None
-    table, identity, operation = (str(v) for v in raw)
-    return {"table": table, "identity": identity, "operation": operation, "state": "not_probed",
-            "detail": reason.splitlines()[0] if reason else "", "rows": [], "policy_sql": ""}
+    node = params.get("rls_table")
+    if isinstance(node, tuple) and len(node) == 3 and node[0] != "-":
+        cells = [(str(node[0]), str(i), str(node[1])) for i in node[2]]
+    else:
+        raw = params.get(CELL_PROPERTY)
+        cells = [(str(raw[0]), str(raw[1]), str(raw[2]))] if isinstance(raw, tuple) and len(raw) == 3 \
+            and raw[0] != "-" else []
+    detail = reason.splitlines()[0] if reason else ""
+    return [{"table": t, "identity": i, "operation": o, "state": "not_probed", "detail": detail, "rows": [],
+             "policy_sql": ""} for t, i, o in cells]
 
 
 def _state_from_outcome(outcome: str, evidence: Mapping[str, Any] | None, message: str) -> State:

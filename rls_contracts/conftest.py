@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import pytest
 
+from dbrunbook.matrix_cells import MatrixNode
 from dbrunbook.rls import loading, matrix
-from dbrunbook.rls.contract import Contract, Operation
+from dbrunbook.rls.contract import Contract
 from dbrunbook.targets import Target
 
 #: One probe per (target, table) for the run: its columns are read once.
@@ -32,23 +34,6 @@ def table_probe(target: Target, db: Any, contract: Contract, table: str) -> matr
     return _PROBES[key]
 
 
-#: Outcomes of one batch (target, table, operation) -> identity -> outcome, taken by their nodes.
-_BATCHES: dict[tuple[str, str, str], dict[str, matrix.Outcome]] = {}
-
-
-def cell_outcome(target: Target, db: Any, contract: Contract, table: str, identity: str,
-                 op: Operation) -> tuple[matrix.Probe, matrix.Outcome]:
-    """One cell's outcome. The first node of a table and operation probes every identity of the
-    contract in one server-side batch; each node then reports its own cell.
-    """
-    probe = table_probe(target, db, contract, table)
-    key = (target.name, table, op)
-    if identity not in _BATCHES.get(key, {}):
-        outcomes = matrix.run_table(probe, contract.identities, op)
-        _BATCHES[key] = {o.identity: o for o in outcomes}
-    return probe, _BATCHES[key].pop(identity)
-
-
 @pytest.fixture
 def rls_contract(pytestconfig: pytest.Config, target: Target, db: Any) -> Contract:
     """The target's contract, validated against its database (docs/contracts.md).
@@ -59,23 +44,32 @@ def rls_contract(pytestconfig: pytest.Config, target: Target, db: Any) -> Contra
 
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
-    """One node per table x identity (x operation, one test function per operation)."""
-    if "rls_cell" not in metafunc.fixturenames:
+    """test_matrix.py: one node per table x operation (``rls_table``, a ``MatrixNode``: every identity of
+    the contract in one node, each cell with its own verdict). test_http.py: one node per table x
+    identity (``rls_cell``). One test function per operation.
+    """
+    name = next((n for n in ("rls_table", "rls_cell") if n in metafunc.fixturenames), None)
+    if name is None:
         return
     marker = metafunc.definition.get_closest_marker("rls_operation")
     op = marker.args[0] if marker else "select"
     contract = loading.collected(metafunc.config)
     if contract is None:  # one node that reports why (rls_contract raises the cause), not zero nodes
-        metafunc.parametrize("rls_cell", [pytest.param(("-", "-", op), id="no-usable-contract")])
+        none = MatrixNode("-", op, ()) if name == "rls_table" else ("-", "-", op)
+        metafunc.parametrize(name, [pytest.param(none, id="no-usable-contract")])
         return
+    marks = [pytest.mark.writes] if op != "select" else []
+    identities = tuple(i.name for i in contract.identities)
     params = []
     for table in contract.tables:
         if op not in table.operations:
             continue
-        for ident in contract.identities:
-            marks = [pytest.mark.writes] if op != "select" else []
-            params.append(pytest.param((table.name, ident.name, op), id=f"{table.name}-{ident.name}", marks=marks))
-    metafunc.parametrize("rls_cell", params)
+        if name == "rls_table":
+            params.append(pytest.param(MatrixNode(table.name, op, identities), id=table.name, marks=marks))
+        else:
+            params += [pytest.param((table.name, ident, op), id=f"{table.name}-{ident}", marks=marks)
+                       for ident in identities]
+    metafunc.parametrize(name, params)
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -84,21 +78,28 @@ def pytest_configure(config: pytest.Config) -> None:
 
 @pytest.hookimpl(wrapper=True)
 def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Any:
-    """A cell the test left pending gets its state from how the test ended (skipped: not probed)."""
+    """Cells the test left pending get their state from how the test ended (skipped: not probed)."""
     report = yield
-    props = dict(report.user_properties)
-    cell = props.get(CELL_PROPERTY)
-    if isinstance(cell, dict) and cell.get("state") == "pending" and (report.when == "call" or not report.passed):
-        reason = report.longrepr[2] if isinstance(report.longrepr, tuple) else str(report.longrepr or "")
-        state = "not_probed" if report.skipped else "inconclusive" if report.failed else "ok"
-        settled = {**cell, "state": state, "detail": reason.splitlines()[0] if reason else ""}
-        cell_property(item, settled)  # the teardown report, which JUnit reads, copies the item's
-        report.user_properties = [(k, settled if k == CELL_PROPERTY else v) for k, v in report.user_properties]
+    if report.when != "call" and report.passed:
+        return report
+    for key, value in report.user_properties:
+        if key == CELL_PROPERTY and '"pending"' in value:
+            reason = report.longrepr[2] if isinstance(report.longrepr, tuple) else str(report.longrepr or "")
+            state = "not_probed" if report.skipped else "inconclusive" if report.failed else "ok"
+            detail = reason.strip().splitlines()[0] if reason.strip() else ""
+            cells = [{**c, "state": state, "detail": detail} if c.get("state") == "pending" else c
+                     for c in json.loads(value)]
+            cell_property(item, cells)  # the teardown report, which JUnit reads, copies the item's
+            report.user_properties = [(k, cells_json(cells) if k == CELL_PROPERTY else v)
+                                      for k, v in report.user_properties]
+            break
     return report
 
 
-#: The user property every matrix cell's report carries (``report.user_properties``; JUnit
-#: ``<property name="rls_cell">``; dbrunbook/rls_grid.py draws the HTML grid from it). A dict:
+#: The user property every matrix node's report carries (``report.user_properties``; JUnit
+#: ``<property name="rls_cell">``, one per cell's test case; dbrunbook/rls_grid.py draws the HTML grid
+#: from it): JSON text of a list of cells, one per identity the node probed (all of the contract's for
+#: a test_matrix.py node, one for a test_http.py node), each a dict:
 #:
 #: - ``table``: ``schema.table``; ``identity``: the contract's identity name; ``operation``: select,
 #:   insert, update, delete (``api select`` for the Data API cells of test_http.py)
@@ -109,13 +110,21 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
 #: - ``rows``: at most 3 rows as keys (primary key and tenant column, never the row's content)
 #: - ``policy_sql``: ``create policy`` text of the policies that apply to the identity's role for
 #:   that command ("" when none, or when the probe never reached the database)
+#:
+#: Each cell's verdict (outcome, severity, message) is its own record in the JSON bundle
+#: (dbrunbook/matrix_cells.py).
 CELL_PROPERTY = "rls_cell"
 
 
-def cell_property(item: Any, cell: dict[str, Any]) -> None:
-    """Tag a test report with its matrix cell (replacing an earlier value); see ``CELL_PROPERTY``."""
+def cells_json(cells: list[dict[str, Any]]) -> str:
+    """The ``rls_cell`` property value of ``cells``."""
+    return json.dumps(cells, default=str)
+
+
+def cell_property(item: Any, cells: dict[str, Any] | list[dict[str, Any]]) -> None:
+    """Tag a test report with its matrix cell(s) (replacing an earlier value); see ``CELL_PROPERTY``."""
     item.user_properties[:] = [(k, v) for k, v in item.user_properties if k != CELL_PROPERTY]
-    item.user_properties.append((CELL_PROPERTY, cell))
+    item.user_properties.append((CELL_PROPERTY, cells_json(cells if isinstance(cells, list) else [cells])))
 
 
 def pending_cell(table: str, identity: str, operation: str) -> dict[str, Any]:

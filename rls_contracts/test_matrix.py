@@ -1,4 +1,8 @@
-"""Tenant isolation by behaviour: every table x identity x operation, run as PostgREST runs it."""
+"""Tenant isolation by behaviour: every table x identity x operation, run as PostgREST runs it.
+
+One node per table x operation probes every identity of the contract at once; each cell keeps its own
+verdict in every report (dbrunbook/matrix_cells.py).
+"""
 
 from __future__ import annotations
 
@@ -7,10 +11,12 @@ from typing import Any
 
 import pytest
 
-from conftest import cell_outcome, cell_property, pending_cell
-from dbrunbook import lockguard
+from conftest import cell_property, pending_cell, table_probe
+from dbrunbook import lockguard, matrix_cells
 from dbrunbook.checking import Check
+from dbrunbook.findings import render_all
 from dbrunbook.outcomes import Inconclusive
+from dbrunbook.redact import REDACTOR
 from dbrunbook.rls import matrix
 from dbrunbook.rls.contract import Contract
 from dbrunbook.targets import Target
@@ -18,89 +24,114 @@ from dbrunbook.targets import Target
 RUNBOOK = "Diagnóstico 4 (Erros de RLS): multi-tenant impact -> incident P0"
 
 
-def _run(request: pytest.FixtureRequest, target: Target, db: Any, check: Check, contract: Contract,
-         cell: tuple[str, str, str]) -> None:
-    __tracebackhide__ = True
-    table, identity_name, op = cell
-    cell_property(request.node, pending_cell(table, identity_name, op))
-    reach = target.reachability()
-    if not (reach.bypassrls or reach.superuser):
-        cause = Inconclusive("rights", f"{target.name}: the probe role {reach.current_user!r} lacks BYPASSRLS, so the "
-                             "oracle cannot see every row: no RLS cell has a verdict",
-                             fix="connect as postgres (NOSUPERUSER BYPASSRLS on Supabase)", scope="bypassrls")
-        cell_property(request.node, {**pending_cell(table, identity_name, op), "state": "inconclusive",
-                                     "detail": cause.message})
-        raise cause
-    waiver = contract.waiver(check.meta.check_id, table, identity_name, op)
+def _cell(check: Check, contract: Contract, probe: matrix.Probe, out: matrix.Outcome,
+          ) -> tuple[matrix_cells.CellVerdict, dict[str, Any]]:
+    """One identity's verdict (a finding, a cause, a skip or ok) and its grid cell."""
+    table, op = out.table, out.operation
+    identity = contract.identity(out.identity)
+    evidence = {"probe": {"table": table, "identity": identity.name, "operation": op, "role": identity.role,
+                          "claims": identity.claims, **out.evidence, "state": out.state, "problem": out.problem,
+                          "rows": out.rows}}
+    verdict = matrix_cells.CellVerdict(identity.name, evidence)
+    grid = matrix.cell(probe, identity, op, out)  # type: ignore[arg-type]
+    waiver = contract.waiver(check.meta.check_id, table, identity.name, op)
     if waiver and waiver.expired():
-        check.fail(check.finding(
-            f"waiver for {table} / {identity_name} / {op} expired on {waiver.expires} ({waiver.reason})",
-            f"{contract.path}", "fix the policy, or renew the waiver with a new reason and expiry date"))
-    identity = contract.identity(identity_name)
-    lockguard.skip_if_locked(target, db, relations=[table])
-    probe, outcome = cell_outcome(target, db, contract, table, identity_name, op)  # type: ignore[arg-type]
-    check.add_evidence("probe", {"table": table, "identity": identity_name, "operation": op,
-                                 "role": identity.role, "claims": identity.claims, **outcome.evidence,
-                                 "state": outcome.state, "problem": outcome.problem, "rows": outcome.rows})
-    waived = bool(outcome.problem and waiver)
-    cell_property(request.node, matrix.cell(probe, identity, op, outcome,  # type: ignore[arg-type]
-                                            state="not_probed" if waived else None,
-                                            detail=f"waived until {waiver.expires}: {outcome.summary}"
-                                            if waived and waiver else None))
-    if outcome.skipped:
-        pytest.skip(outcome.skipped)
-    if waived and waiver:
-        pytest.skip(f"waived until {waiver.expires}: {waiver.reason} (found: {outcome.summary})")
-    if outcome.problem:
-        kind = "LEAK" if outcome.problem == "leak" else "BLOCKING"
-        check.fail(check.finding(
-            f"{kind}: {outcome.summary}",
-            f"table {table}, identity {identity_name} (role {identity.role}), operation {op}",
-            f"read the policies: select * from pg_policies where schemaname = '{table.split('.')[0]}' "
-            f"and tablename = '{table.split('.')[1]}';\n"
+        verdict.finding = check.finding(
+            f"waiver for {table} / {identity.name} / {op} expired on {waiver.expires} ({waiver.reason})",
+            f"{contract.path}", "fix the policy, or renew the waiver with a new reason and expiry date")
+        grid["detail"] = f"waiver expired on {waiver.expires}: {grid['detail']}"
+    elif out.skipped:
+        verdict.skipped = out.skipped
+    elif out.problem and waiver:
+        verdict.skipped = f"waived until {waiver.expires}: {waiver.reason} (found: {out.summary})"
+        grid.update(state="not_probed", detail=f"waived until {waiver.expires}: {out.summary}")
+    elif out.problem:
+        kind = "LEAK" if out.problem == "leak" else "BLOCKING"
+        schema, rel = table.split(".", 1)
+        verdict.finding = check.finding(
+            f"{kind}: {out.summary}",
+            f"table {table}, identity {identity.name} (role {identity.role}), operation {op}",
+            f"read the policies: select * from pg_policies where schemaname = '{schema}' "
+            f"and tablename = '{rel}';\n"
             "fix the policy (USING / WITH CHECK must compare the row with the tenant claim), "
             "then rerun: pytest -m rls",
-            detail="rows: " + ("; ".join(outcome.rows) if outcome.rows else "(see counts in the evidence)"),
-        ))
-    if outcome.inconclusive is not None:
-        raise outcome.inconclusive
+            detail="rows: " + ("; ".join(out.rows) if out.rows else "(see counts in the evidence)"),
+        )
+    elif out.inconclusive is not None:
+        verdict.cause = out.inconclusive
+    return verdict, grid
 
 
-@pytest.mark.triage  # read-only and ~2 ms a node: "is RLS leaking or blocking tenants?" belongs in triage
+def _run(request: pytest.FixtureRequest, target: Target, db: Any, check: Check, contract: Contract,
+         node: matrix_cells.MatrixNode) -> None:
+    """Probe every identity of one table and operation; each cell gets its own verdict (matrix_cells.py).
+
+    The node fails when a cell leaks or blocks (its message lists each such cell, then the cells with
+    no verdict); else it is inconclusive when a cell has no verdict; it never passes over one.
+    """
+    __tracebackhide__ = True
+    table, op = node.table, node.operation
+    cell_property(request.node, [pending_cell(table, i, op) for i in node.identities])
+    reach = target.reachability()
+    if not (reach.bypassrls or reach.superuser):  # one cause for every cell of the run
+        raise Inconclusive("rights", f"{target.name}: the probe role {reach.current_user!r} lacks BYPASSRLS, so the "
+                           "oracle cannot see every row: no RLS cell has a verdict",
+                           fix="connect as postgres (NOSUPERUSER BYPASSRLS on Supabase)", scope="bypassrls")
+    lockguard.skip_if_locked(target, db, relations=[table])
+    probe = table_probe(target, db, contract, table)
+    cells = [_cell(check, contract, probe, out)
+             for out in matrix.run_table(probe, contract.identities, op)]  # type: ignore[arg-type]
+    request.node.stash[matrix_cells.VERDICTS] = {v.identity: v for v, _ in cells}
+    cell_property(request.node, [grid for _, grid in cells])
+    failing = [v.finding for v, _ in cells if v.finding is not None]
+    others = [f"  {v.identity}: {'inconclusive: ' + str(v.cause) if v.cause else 'not probed: ' + str(v.skipped)}"
+              for v, _ in cells if v.finding is None and (v.cause or v.skipped)]
+    if failing:
+        check.findings.extend(failing)
+        pytest.fail(REDACTOR.text(render_all(failing) + ("\n\nother cells:\n" + "\n".join(others) if others
+                                                         else "")), pytrace=False)
+    stopped = [v.cause for v, _ in cells if v.cause is not None]
+    if stopped:
+        raise stopped[0]
+    if all(v.skipped for v, _ in cells):
+        pytest.skip(str(cells[0][0].skipped))
+
+
+@pytest.mark.triage  # read-only and a few ms a table: "is RLS leaking or blocking tenants?" belongs in triage
 @pytest.mark.rls_operation("select")
 @pytest.mark.check("rls.read_isolation", severity="P0", runbook=RUNBOOK)
 def test_reads_return_exactly_own_tenant_rows(request: pytest.FixtureRequest, target: Target, db: Any,
                                               check: Check, rls_contract: Contract,
-                                              rls_cell: tuple[str, str, str]) -> None:
+                                              rls_table: matrix_cells.MatrixNode) -> None:
     """Each identity reads exactly the rows the oracle gives it: more is a leak, fewer is blocking."""
-    _run(request, target, db, check, rls_contract, rls_cell)
+    _run(request, target, db, check, rls_contract, rls_table)
 
 
 @pytest.mark.rls_operation("insert")
 @pytest.mark.check("rls.insert_isolation", severity="P0", runbook=RUNBOOK)
 def test_inserts_into_other_tenants_are_rejected(request: pytest.FixtureRequest, target: Target, db: Any,
                                                  check: Check, rls_contract: Contract,
-                                                 rls_cell: tuple[str, str, str]) -> None:
+                                                 rls_table: matrix_cells.MatrixNode) -> None:
     """A row belonging to another tenant is rejected with 42501; pinned own-tenant verdicts hold."""
-    _run(request, target, db, check, rls_contract, rls_cell)
+    _run(request, target, db, check, rls_contract, rls_table)
 
 
 @pytest.mark.rls_operation("update")
 @pytest.mark.check("rls.update_isolation", severity="P0", runbook=RUNBOOK)
 def test_unfiltered_updates_touch_only_own_rows(request: pytest.FixtureRequest, target: Target, db: Any,
                                                 check: Check, rls_contract: Contract,
-                                                rls_cell: tuple[str, str, str]) -> None:
+                                                rls_table: matrix_cells.MatrixNode) -> None:
     """UPDATE without a filter changes only own-tenant rows and cannot move rows to another tenant."""
-    _run(request, target, db, check, rls_contract, rls_cell)
+    _run(request, target, db, check, rls_contract, rls_table)
 
 
 @pytest.mark.rls_operation("delete")
 @pytest.mark.check("rls.delete_isolation", severity="P0", runbook=RUNBOOK)
 def test_unfiltered_deletes_remove_only_own_rows(request: pytest.FixtureRequest, target: Target, db: Any,
                                                  check: Check, rls_contract: Contract,
-                                                 rls_cell: tuple[str, str, str]) -> None:
+                                                 rls_table: matrix_cells.MatrixNode) -> None:
     """DELETE without a filter removes only own-tenant rows."""
-    _run(request, target, db, check, rls_contract, rls_cell)
+    _run(request, target, db, check, rls_contract, rls_table)
 
 
 def test_waivers_have_not_expired(rls_contract: Contract) -> None:

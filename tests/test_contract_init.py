@@ -15,6 +15,7 @@ from pathlib import Path
 import psycopg
 import pytest
 from databases import clone_database, clones, drop_database, with_db
+from test_rls_demo import cell_name
 from test_rls_membership import membership_server  # noqa: F401 (a fixture)
 
 from bench.rls import project as bench_project
@@ -58,7 +59,9 @@ def green_then_faulty(product: Product, server: EmbeddedInfo, contract: Path, fa
 
 
 def failed(run: ProductRun, check_id: str) -> list[str]:
-    return [r["nodeid"] for r in run.results if r["check_id"] == check_id and r["outcome"] == "failed"]
+    """Failed records of one check: a matrix cell as ``schema.table-identity``, any other check by node id."""
+    return [cell_name(r) if r.get("identity") else r["nodeid"] for r in run.results
+            if r["check_id"] == check_id and r["outcome"] == "failed"]
 
 
 @pytest.fixture

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import psycopg
 import pytest
@@ -32,17 +34,39 @@ def faulty_demo(supabase_server: EmbeddedInfo) -> Iterator[Callable[[str], str]]
         drop_database(supabase_server.admin_dsn, name)
 
 
+def cell_name(record: dict[str, Any]) -> str:
+    """``schema.table-identity`` of a matrix cell's record (test_matrix.py: one record per cell of a node;
+    test_http.py: one node per cell, ``[schema.table-identity-target]``)."""
+    if record.get("identity"):
+        return f"{record['table']}-{record['identity']}"
+    return record["nodeid"].rpartition("[")[2].rsplit("-", 1)[0]
+
+
 def failures(run: ProductRun, check_id: str) -> dict[str, str]:
-    """Failed nodes of one check: nodeid -> message."""
+    """Failed cells of one check: nodeid (it names table and identity) -> message."""
     return {r["nodeid"]: r.get("message") or "" for r in run.results
             if r["check_id"] == check_id and r["outcome"] == "failed"}
 
 
 def only_failure(run: ProductRun, check_id: str, cell: str) -> str:
-    failed = failures(run, check_id)
-    hits = [m for n, m in failed.items() if f"[{cell}-" in n]
-    assert hits, f"{check_id} did not fail for {cell}; failed: {sorted(failed)}\n{run.output[-3000:]}"
+    """The failure message of one cell (``schema.table-identity``), asserting that it failed."""
+    failed = {cell_name(r): r.get("message") or "" for r in run.results
+              if r["check_id"] == check_id and r["outcome"] == "failed"}
+    assert cell in failed, f"{check_id} did not fail for {cell}; failed: {sorted(failed)}\n{run.output[-3000:]}"
+    return failed[cell]
+
+
+def cell_record(run: ProductRun, check_id: str, cell: str) -> dict[str, Any]:
+    """The result record of one matrix cell (``schema.table-identity``)."""
+    hits = [r for r in run.results if r["check_id"] == check_id and cell_name(r) == cell]
+    assert hits, f"no record of {check_id} for {cell}\n{run.output[-3000:]}"
     return hits[0]
+
+
+def junit_cells(run: ProductRun) -> list[dict[str, Any]]:
+    """Every matrix cell of the JUnit file (the ``rls_cell`` property: a JSON list of cells)."""
+    return [c for p in run.junit().iter("property") if p.get("name") == "rls_cell"
+            for c in json.loads(p.get("value", "[]"))]
 
 
 def run_rls(product: Product, dsn: str, *extra: str, toml: str = WRITABLE) -> ProductRun:
@@ -59,10 +83,13 @@ def test_healthy_demo_passes_every_rls_contract(product: Product, supabase_serve
     cells = [r for r in run.results if r["check_id"] == "rls.insert_isolation" and r["outcome"] == "passed"]
     assert len(cells) >= 60  # 13 tables x 6 identities, minus views
     assert "RLS matrix" in run.report_files()["html"].read_text()
-    # Every matrix cell carries its own state in the JUnit properties (rls_contracts/conftest.py).
-    cells = [p.get("value", "") for p in run.junit().iter("property") if p.get("name") == "rls_cell"]
+    # Every matrix cell is a JUnit test case of its own and carries its state, as JSON
+    # (rls_contracts/conftest.py); one result record per cell, none for the nodes.
+    cells = junit_cells(run)
     assert len(cells) == len([r for r in run.results if r["check_id"].endswith("_isolation")])
-    assert all("'state': 'ok'" in c or "'state': 'not_probed'" in c for c in cells), cells[:3]
+    assert all(c["state"] in ("ok", "not_probed") for c in cells), cells[:3]
+    cases = [c for c in run.junit().iter("testcase") if "test_reads_return_exactly_own" in c.get("name", "")]
+    assert len(cases) == len([r for r in run.results if r["check_id"] == "rls.read_isolation"])
 
 
 @pytest.mark.fault(scenario="select policy weakened to true", expect="fail rls.read_isolation P0 LEAK")
@@ -165,8 +192,11 @@ def test_expired_waiver_fails(product: Product, supabase_server: EmbeddedInfo, t
     contract.write_text((REPO / "rls_contracts" / "contracts.toml").read_text() + (
         '\n[[waivers]]\ncheck = "rls.read_isolation"\ntable = "public.customers"\nidentity = "anon"\n'
         'operation = "select"\nreason = "legacy import"\nexpires = 2020-01-01\n'))
-    run = run_rls(product, supabase_server.dsn, "-k", "customers-anon and reads", f"--contracts={contract}")
-    assert "waiver for public.customers / anon / select expired on 2020-01-01" in run.message("rls.read_isolation")
+    run = run_rls(product, supabase_server.dsn, "-k", "customers and reads", f"--contracts={contract}")
+    msg = only_failure(run, "rls.read_isolation", "public.customers-anon")
+    assert "waiver for public.customers / anon / select expired on 2020-01-01" in msg
+    assert not failures(run, "rls.read_isolation").keys() - {cell_record(run, "rls.read_isolation",
+                                                                         "public.customers-anon")["nodeid"]}
 
 
 @pytest.mark.fault(scenario="policy falls back to user_metadata", expect="fail rls.forged_claims P0 + lint")
@@ -218,7 +248,7 @@ def test_read_probes_stay_bounded_on_big_tables(product: Product, faulty_demo: C
         select '11111111-1111-4111-8111-111111111111', 'bulk ' || g from generate_series(1, 10050) g;""")
     healthy = run_rls(product, dsn, "rls_contracts/test_matrix.py", "-m", "not writes", "-k", "customers")
     assert not failures(healthy, "rls.read_isolation"), healthy.output[-3000:]
-    acme = next(r for r in healthy.results if "public.customers-acme_owner" in r["nodeid"])
+    acme = cell_record(healthy, "rls.read_isolation", "public.customers-acme_owner")
     assert acme["evidence"]["probe"]["capped_at"] == 10000
     leaking = faulty_demo("""insert into public.customers (company_id, name)
         select '11111111-1111-4111-8111-111111111111', 'bulk ' || g from generate_series(1, 10050) g;

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 from test_readonly_proof import ServerLog, _ours, _statements, logged_server  # noqa: F401 (fixture)
-from test_rls_demo import failures, faulty_demo, only_failure, run_rls  # noqa: F401 (fixture)
+from test_rls_demo import cell_name, failures, faulty_demo, junit_cells, only_failure, run_rls  # noqa: F401 (fixture)
 from test_rls_membership import faulty_membership, membership_server  # noqa: F401 (fixtures)
 from test_rls_membership import run_rls as run_membership
 
@@ -18,8 +18,8 @@ ACME, GLOBEX, INITECH = ("11111111-1111-4111-8111-111111111111", "22222222-2222-
 
 
 def verdicts(run: ProductRun, *check_ids: str) -> dict[str, str]:
-    """Matrix node -> outcome (the target suffix dropped, so two runs compare)."""
-    return {r["nodeid"].rsplit("-", 1)[0]: r["outcome"] for r in run.results if r["check_id"] in check_ids}
+    """Matrix cell (check, table, identity) -> outcome (no target name, so two runs compare)."""
+    return {f"{r['check_id']} {cell_name(r)}": r["outcome"] for r in run.results if r["check_id"] in check_ids}
 
 
 @pytest.mark.fault(scenario="UPDATE policy USING (true) on a table without a tenant column (membership tenancy)",
@@ -115,8 +115,8 @@ def test_empty_contracted_table_is_reported_not_passed(product: Product,
     assert {r["outcome"] for r in cells} <= {"inconclusive", "skipped"}
     assert run.returncode != 0
     assert "public.contacts holds no row" in run.output
-    states = [p.get("value", "") for p in run.junit().iter("property") if p.get("name") == "rls_cell"]
-    assert len(states) == 4 * 6 and all("'state': 'inconclusive'" in s for s in states), states[:2]
+    states = [c["state"] for c in junit_cells(run)]
+    assert len(states) == 4 * 6 and set(states) == {"inconclusive"}, states
 
 
 @pytest.mark.fault(scenario="a seed_sql that does not cover an empty contracted table",

@@ -50,10 +50,10 @@ class Side:
     probes: int
     passed: int
     failed: int
-    nodes: int
+    nodes: int  # ours: result records (one per check, one per matrix cell); pg_prove: tests
     code: int
     note: str = ""
-    probing_s: float = 0.0  # ours: summed call time of the matrix cells (the probes themselves)
+    probing_s: float = 0.0  # ours: summed call time of the matrix nodes (the probes themselves)
 
 
 def run_ours(dsn: str, contract: Path, n: str, *select: str) -> Side:
@@ -145,7 +145,7 @@ def main() -> int:
                         ("dbrunbook `pytest -m rls rls_contracts/test_matrix.py` (matrix only)", matrix)):
         o, wall = runs[-1], statistics.median(s.wall_s for s in runs)
         print(f"| {label} | {wall:.1f} | {o.probes} | {o.probes / wall:.0f} | {o_lines} | {o.passed} passed, "
-              f"{o.failed} failed matrix cells ({o.nodes} nodes in all) | {o.code} |")
+              f"{o.failed} failed matrix cells ({o.nodes} results in all) | {o.code} |")
     print(f"| pgTAP file under `pg_prove` | {t_wall:.1f} | {t.probes} | {t.probes / t_wall:.0f} | {t_lines} | "
           f"{t.passed}/{tap.assertions} assertions ok | {t.code} |")
     f_wall = statistics.median(s.wall_s for s in full)
@@ -153,9 +153,10 @@ def main() -> int:
     print(f"\nratio dbrunbook / pg_prove: wall time {f_wall / t_wall:.1f}x (full -m rls), {m_wall / t_wall:.1f}x "
           f"(matrix only); probes/s {t_wall / f_wall:.2f} / {t_wall / m_wall:.2f}; lines a user writes "
           f"{o_lines / t_lines:.3f} (the pgTAP file is {t_lines / o_lines:.0f}x longer)")
-    print(f"dbrunbook probing itself (summed call time of the {full[-1].probes} matrix cells): "
+    print(f"dbrunbook probing itself (summed call time of the matrix nodes, {full[-1].probes} cells): "
           f"{full[-1].probing_s:.1f}s = {full[-1].probes / max(full[-1].probing_s, 1e-9):.0f} probes/s; "
-          "the rest is interpreter start-up, collection of one node per cell, fixtures and reports")
+          "the rest is interpreter start-up, collection of one node per table and operation, fixtures and "
+          "reports")
     for name, side in (("dbrunbook -m rls", full[-1]), ("dbrunbook matrix", matrix[-1]), ("pg_prove", t)):
         if side.note:
             print(f"{name}: {side.note}")
