@@ -16,7 +16,7 @@ from collections.abc import Generator, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from psycopg import errors, sql
+from psycopg import errors
 
 from dbrunbook import resources, session
 from dbrunbook.rls.claims import with_role
@@ -81,10 +81,24 @@ class Result:
 Program = Generator[list[Plan], list[Result], "Outcome"]
 
 
+#: Claims as the runner sets them, by identity (the identity kept, so its id is not reused).
+_CLAIMS: dict[int, tuple[Identity, str]] = {}
+
+
+def _claims(identity: Identity) -> str:
+    known = _CLAIMS.get(id(identity))
+    if known is None or known[0] is not identity:
+        if len(_CLAIMS) > 4096:  # generated identities (the forged-claims property): bounded
+            _CLAIMS.clear()
+        known = _CLAIMS[id(identity)] = (identity, json.dumps(with_role(identity.claims or {}, identity.role),
+                                                              separators=(",", ":")))
+    return known[1]
+
+
 def _payload(plans: Sequence[Plan]) -> str:
     return json.dumps([{
         "role": plan.identity.role,
-        "claims": json.dumps(with_role(plan.identity.claims or {}, plan.identity.role), separators=(",", ":")),
+        "claims": _claims(plan.identity),
         "method": plan.method, "path": plan.path, "search_path": f"{plan.schema}, {EXTRA_SEARCH_PATH}",
         "steps": [{"sql": s.sql, "as": "identity" if s.as_identity else "full", "returns": s.returns,
                    **({"once": True} if s.once else {})} for s in plan.steps],
@@ -149,8 +163,3 @@ def run_cells(p: Probe, programs: Sequence[Program]) -> list[Outcome]:
                 outcomes[k] = stop.value
             at += n
     return [o for o in outcomes if o is not None]
-
-
-def quote(p: Probe, composable: sql.Composable) -> str:
-    """SQL text for the server-side runner (values are literals: plans take no parameters)."""
-    return composable.as_string(p.conn)

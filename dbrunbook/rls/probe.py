@@ -138,6 +138,40 @@ class Probe:
                 parts.append(sql.SQL(piece))
         return sql.SQL("coalesce(({}), false)").format(sql.Composed(parts))
 
+    @cached_property
+    def text(self) -> dict[str, str]:
+        """SQL text of the table's name (``t``), row key (``key``) and location (``loc``), rendered once.
+
+        A table's plans are many strings that differ in a literal or two: they are put together from
+        these with plain string operations, not composed and rendered again for every plan.
+        """
+        return {"t": self.ident.as_string(self.conn), "key": self.key().as_string(self.conn),
+                "loc": self.locator().as_string(self.conn)}
+
+    def lit(self, value: str | list[str] | None) -> str:
+        """A value as an SQL literal (rendered by the driver, once per value)."""
+        memo = self.rendered.setdefault("literals", {})
+        key = repr(value)
+        if key not in memo:
+            memo[key] = sql.Literal(value).as_string(self.conn)
+        return str(memo[key])
+
+    def name(self, column: str) -> str:
+        """A column name as an SQL identifier."""
+        memo = self.rendered.setdefault("names", {})
+        if column not in memo:
+            memo[column] = sql.Identifier(column).as_string(self.conn)
+        return str(memo[column])
+
+    def pred(self, identity: Identity, op: Operation | None = None) -> str:
+        """:meth:`oracle_sql` as text, rendered once per distinct predicate."""
+        deny = op == "select" and identity.scope == "oracle" and self.table.verdict(identity, op) == "deny"
+        memo = self.rendered.setdefault("predicates", {})
+        key = (identity.scope, identity.tenant_id, identity.sub, deny)
+        if key not in memo:
+            memo[key] = self.oracle_sql(identity, op).as_string(self.conn)
+        return str(memo[key])
+
     def full(self, query: sql.Composable, params: dict[str, Any] | None = None) -> list[dict[str, Any]]:
         """A query with full rights (the probe role), in its own rolled-back transaction."""
         return session.query(self.conn, self.policy, query.as_string(self.conn), params)
@@ -155,7 +189,7 @@ class Probe:
         return self._catalog.facts
 
     @cached_property
-    def rendered(self) -> dict[str, Any]:
+    def rendered(self) -> dict[Any, Any]:
         """SQL steps already built for this table, by the text of their oracle predicate (a memo).
 
         Every plan of an identity's cell starts and ends with the same full-rights steps (rls/writes.py).

@@ -10,7 +10,7 @@ from psycopg import sql
 from dbrunbook import lockguard
 from dbrunbook.exceptions import first_line
 from dbrunbook.outcomes import Inconclusive
-from dbrunbook.rls.batch import Program, Result, Step, plan, quote, run_cells
+from dbrunbook.rls.batch import Program, Result, Step, plan, run_cells
 from dbrunbook.rls.contract import Identity
 from dbrunbook.rls.probe import CAP, SAMPLE, Outcome, Probe, inconclusive, no_data, sqlstate
 
@@ -28,35 +28,43 @@ def missing_role(identity: Identity) -> Inconclusive:
                         scope=f"role {identity.role}")
 
 
+def _count(p: Probe, where: str) -> str:
+    """:func:`capped_count` as text."""
+    return f"select count(*) as n from (select 1 from {p.text['t']} t where {where} limit {CAP + 1}) s"
+
+
 def _read_step(p: Probe, *, by_ctid: bool) -> Step:
-    """As the identity: the keys and locations of the rows it sees (at most CAP), and a capped count."""
-    locator = sql.SQL("t.ctid") if by_ctid else p.key()
-    return Step(quote(p, sql.SQL(
-        "select jsonb_build_object('rows', coalesce((select jsonb_agg(jsonb_build_array(s.k, s.loc)) from "
-        "(select {key} as k, {loc}::text as loc from {t} t limit {cap}) s), '[]'::jsonb), "
-        "'count', ({count}))").format(key=p.key(), loc=locator, t=p.ident, cap=sql.Literal(CAP),
-                                      count=capped_count(p.ident, sql.SQL("true")))), as_identity=True)
+    """As the identity, one scan: the keys and locations of the rows it sees (at most CAP), and a capped count.
+
+    ``locs`` holds the same locations as one array literal, for the oracle to cast once.
+    """
+    x = p.text
+    locator = "t.ctid" if by_ctid else x["key"]
+    return Step(
+        "select jsonb_build_object('rows', coalesce(jsonb_agg(jsonb_build_array(s.k, s.loc)) filter (where s.i <= "
+        f"{CAP}), '[]'::jsonb), 'locs', coalesce(array_agg(s.loc) filter (where s.i <= {CAP}), '{{}}')::text, "
+        f"'count', count(*)) from (select {x['key']} as k, {locator}::text as loc, row_number() over () as i "
+        f"from {x['t']} t limit {CAP + 1}) s", as_identity=True)
 
 
-def _oracle_step(p: Probe, pred: sql.Composable, *, by_ctid: bool, after_read: bool) -> Step:
+def _oracle_step(p: Probe, pred: str, *, by_ctid: bool, after_read: bool) -> Step:
     """With full rights, same transaction: the oracle's count, all rows (capped), and seen rows it forbids."""
-    seen = sql.SQL("(select coalesce(array_agg(e ->> 1), '{}'::text[]) from jsonb_array_elements("
-                   "$1 -> 0 -> 'rows') e)" if after_read else "'{}'::text[]")
-    found = (sql.SQL("t.ctid = any({}::tid[])").format(seen) if by_ctid
-             else sql.SQL("{} = any({}::text[])").format(p.key(), seen))
-    return Step(quote(p, sql.SQL(
-        "select jsonb_build_object('n', ({n}), 'total', ({total}), 'leaked', coalesce((select jsonb_agg(x.k) from "
-        "(select {key} as k from {t} t where {found} and not ({pred}) limit {cap}) x), '[]'::jsonb))").format(
-        n=capped_count(p.ident, pred), total=capped_count(p.ident, sql.SQL("true")), key=p.key(), t=p.ident,
-        found=found, pred=pred, cap=sql.Literal(CAP))))
+    x = p.text
+    kind = "tid" if by_ctid else "text"
+    seen = f"(select ($1 -> 0 ->> 'locs')::{kind}[])::{kind}[]" if after_read else f"'{{}}'::{kind}[]"
+    found = f"t.ctid = any({seen})" if by_ctid else f"{x['key']} = any({seen})"
+    return Step(
+        f"select jsonb_build_object('n', ({_count(p, pred)}), 'total', ({_count(p, 'true')}), 'leaked', "
+        f"coalesce((select jsonb_agg(x.k) from (select {x['key']} as k from {x['t']} t where {found} and not ({pred}) "
+        f"limit {CAP}) x), '[]'::jsonb))")
 
 
-def _missing_step(p: Probe, pred: sql.Composable, visible: list[str]) -> Step:
+def _missing_step(p: Probe, pred: str, visible: list[str]) -> Step:
     """With full rights: a few rows the identity should see but did not."""
-    return Step(quote(p, sql.SQL(
-        "select coalesce(jsonb_agg(x.k), '[]'::jsonb) from (select {key} as k from {t} t where {pred} "
-        "and not ({key} = any({seen}::text[])) limit {n}) x").format(
-        key=p.key(), t=p.ident, pred=pred, seen=sql.Literal(visible), n=sql.Literal(SAMPLE))))
+    x = p.text
+    return Step(
+        f"select coalesce(jsonb_agg(x.k), '[]'::jsonb) from (select {x['key']} as k from {x['t']} t where {pred} "
+        f"and not ({x['key']} = any({sql.Literal(visible).as_string(p.conn)}::text[])) limit {SAMPLE}) x")
 
 
 def select_program(p: Probe, identity: Identity) -> Program:
@@ -72,12 +80,12 @@ def select_program(p: Probe, identity: Identity) -> Program:
     if allowed is None:
         out.inconclusive = missing_role(identity)
         return out
-    pred = p.oracle_sql(identity, "select")
+    pred = p.pred(identity, "select")
     # Ordinary tables: rows seen by the identity are found again by ctid (a TID scan). Views and
     # partitioned tables: by their key (a scan, bounded by statement_timeout).
     by_ctid = not p.table.is_view and p.plain
     # The same steps for every cell of the table with this predicate: built once (Probe.rendered).
-    memo_key = f"select|{by_ctid}|{allowed}|{quote(p, pred)}"
+    memo_key = ("select", by_ctid, allowed, pred)
     steps = p.rendered.get(memo_key)
     if steps is None:
         steps = p.rendered[memo_key] = ((_read_step(p, by_ctid=by_ctid),) if allowed else ()) + (

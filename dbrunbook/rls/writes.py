@@ -25,11 +25,9 @@ from collections.abc import Generator
 from dataclasses import dataclass
 from typing import Any
 
-from psycopg import sql
-
 from dbrunbook import lockguard
 from dbrunbook.exceptions import first_line
-from dbrunbook.rls.batch import Plan, Program, Result, Step, plan, quote
+from dbrunbook.rls.batch import Plan, Program, Result, Step, plan
 from dbrunbook.rls.contract import Identity, Operation
 from dbrunbook.rls.probe import CAP, SAMPLE, Outcome, Probe, error_kind, inconclusive, no_data, sqlstate
 from dbrunbook.rls.reads import missing_role
@@ -39,8 +37,6 @@ INSERT_CAP = 25
 #: A PATCH that hits a constraint is tried again on the next candidate column, at most this often.
 PATCH_TRIES = 3
 _METHOD = {"insert": "POST", "update": "PATCH", "delete": "DELETE"}
-#: The snapshot step's value, as later steps read it.
-_S0 = "($1 -> 0)"
 
 
 @dataclass
@@ -70,76 +66,85 @@ class Attempt:
         return [r for r in rows if r[0] in self.gone]
 
 
-def _snapshot(p: Probe, pred: sql.Composable) -> Step:
-    """Full rights: every row's location, ownership and key (at most CAP), and the next xid to come.
+def _snapshot(p: Probe) -> Step:
+    """Full rights: every row's location and key (at most CAP), and the next xid to come.
 
-    Taken once per batch and predicate (``once``): every plan before this one rolled back, so the rows
-    are where they were, and rows with an xmin at or above the watermark can only be the current plan's.
-    ``locs``/``ownlocs`` are the same locations as one array literal, cast once by the measuring step.
+    Taken once per batch (``once``): every plan before this one rolled back, so the rows are where they
+    were, and rows with an xmin at or above the watermark can only be the current plan's. ``locs``
+    holds the same locations as one array literal, cast once by the steps that look rows up by it.
     """
-    return Step(quote(p, sql.SQL(
-        "select jsonb_build_object('rows', coalesce(jsonb_agg(jsonb_build_array(s.loc, s.own, s.k)), '[]'::jsonb), "
-        "'locs', coalesce(array_agg(s.loc), '{{}}')::text, "
-        "'ownlocs', coalesce(array_agg(s.loc) filter (where s.own), '{{}}')::text, "
+    x = p.text
+    return Step(
+        "select jsonb_build_object('rows', coalesce(jsonb_agg(jsonb_build_array(s.loc, s.k)), '[]'::jsonb), "
+        "'locs', coalesce(array_agg(s.loc), '{}')::text, "
         "'xid', pg_snapshot_xmax(pg_current_snapshot())::text::bigint % 4294967296) from "
-        "(select {loc} as loc, {pred} as own, {key} as k from {t} t limit {cap}) s").format(
-        loc=p.locator(), pred=pred, key=p.key(), t=p.ident, cap=sql.Literal(CAP))), once=True)
+        f"(select {x['loc']} as loc, {x['key']} as k from {x['t']} t limit {CAP}) s", once=True)
 
 
-def _at(p: Probe, *, own_only: bool = False) -> sql.Composable:
+def _at(p: Probe, *, own_only: bool = False) -> str:
     """Rows at the snapshot's locations (all, or the identity's own): a TID scan in ordinary tables.
 
     The array is cast once (an InitPlan; the outer cast only makes ``any`` read an array, not a subquery).
     """
-    field = "ownlocs" if own_only else "locs"
+    locs = "$1 -> 1 ->> 'own'" if own_only else "$1 -> 0 ->> 'locs'"
     if p.plain:
-        return sql.SQL("t.ctid = any((select (" + _S0 + " ->> '" + field + "')::tid[])::tid[])")
-    return sql.SQL("(t.tableoid::text || ':' || t.ctid::text) = any((select (" + _S0 + " ->> '" + field
-                   + "')::text[])::text[])")
+        return f"t.ctid = any((select ({locs})::tid[])::tid[])"
+    return f"(t.tableoid::text || ':' || t.ctid::text) = any((select ({locs})::text[])::text[])"
 
 
-#: What a plan's measuring step reads: "still" (which snapshot rows are where they were: UPDATE and
-#: DELETE) or "new" (rows written by the plan, with ownership: INSERT and moves into other tenants).
+def _own(p: Probe, pred: str) -> Step:
+    """Full rights, once per batch and predicate: which snapshot rows are the identity's (an array literal)."""
+    loc = p.text["loc"]
+    return Step(f"select jsonb_build_object('own', coalesce(array_agg({loc}), '{{}}')::text, "
+                f"'rows', coalesce(jsonb_agg({loc}), '[]'::jsonb)) from {p.text['t']} t where {_at(p)} and {pred}",
+                once=True)
+
+
+#: What a plan's measuring step reads: "still" (which snapshot rows are where they were, and whose
+#: they were: UPDATE and DELETE) or "new" (rows written by the plan, with ownership: INSERT and
+#: moves into other tenants). Steps: snapshot, [own if "still"], [prepare], statement, measure.
 Measure = str
 
 
-def _measure(p: Probe, pred: sql.Composable, what: Measure) -> Step:
+def _measure(p: Probe, pred: str, what: Measure) -> Step:
     """Full rights again: which snapshot rows are no longer where they were, or the rows written since."""
+    x = p.text
     if what == "still":
-        return Step(quote(p, sql.SQL(
-            "select jsonb_build_object('still', coalesce(jsonb_agg({loc}), '[]'::jsonb)) from {t} t where {at}").format(
-            loc=p.locator(), t=p.ident, at=_at(p))))
+        return Step(f"select jsonb_build_object('still', coalesce(jsonb_agg({x['loc']}), '[]'::jsonb)) "
+                    f"from {x['t']} t where {_at(p)}")
     # Rows at a snapshot location are never new (xmin is 32 bits: an old row may look newer after wraparound).
-    return Step(quote(p, sql.SQL(
-        "select jsonb_build_object('new', coalesce(jsonb_agg(jsonb_build_array({key}, {pred})), '[]'::jsonb)) "
-        "from {t} t where t.xmin::text::bigint >= ({s0} ->> 'xid')::bigint and not ({at})").format(
-        key=p.key(), pred=pred, t=p.ident, s0=sql.SQL(_S0), at=_at(p))))
+    return Step(f"select jsonb_build_object('new', coalesce(jsonb_agg(jsonb_build_array({x['key']}, {pred})), "
+                f"'[]'::jsonb)) from {x['t']} t where t.xmin::text::bigint >= ($1 -> 0 ->> 'xid')::bigint "
+                f"and not ({_at(p)})")
 
 
-def _plan(p: Probe, identity: Identity, op: Operation, statement: sql.Composable, what: Measure,
+def _plan(p: Probe, identity: Identity, op: Operation, statement: str, what: Measure,
           prepare: Step | None = None) -> Plan:
-    pred = p.oracle_sql(identity)
-    key = f"write|{what}|{quote(p, pred)}"
+    pred = p.pred(identity)
+    key = ("write", what, pred)
     around = p.rendered.get(key)
     if around is None:
-        around = p.rendered[key] = (_snapshot(p, pred), _measure(p, pred, what))
-    steps = [around[0]] + ([prepare] if prepare else [])
-    steps += [Step(quote(p, statement), as_identity=True, returns=False), around[1]]
+        own = (_own(p, pred),) if what == "still" else ()
+        around = p.rendered[key] = ((_snapshot(p), *own), _measure(p, pred, what))
+    steps = [*around[0], *([prepare] if prepare else [])]
+    steps += [Step(statement, as_identity=True, returns=False), around[1]]
     return plan(p, identity, _METHOD[op], steps)
 
 
-def _attempt(res: Result, *, prepared: bool = False) -> Attempt:
-    """Read a write plan's result (steps: snapshot, [prepare], statement, measure)."""
-    stmt = 2 if prepared else 1
+def _attempt(res: Result, what: Measure, *, prepared: bool = False) -> Attempt:
+    """Read a write plan's result (steps: snapshot, [own], [prepare], statement, measure)."""
+    first = 2 if what == "still" else 1  # the first step after the snapshot's
+    stmt = first + prepared
     snap = res.value(0) or {"rows": []}
+    own = set((res.value(1) or {}).get("rows") or []) if what == "still" else set()
     measured = res.value(stmt + 1) or {}
-    before = list(snap["rows"])
+    before = [[loc, loc in own, key] for loc, key in snap["rows"]]
     ran = res.failed is None or res.failed >= stmt
     still = measured.get("still")  # None: the plan measured new rows only (nothing is judged as gone)
     gone = {r[0] for r in before} - set(still) if res.error is None and still is not None else set()
     return Attempt(before, gone, list(measured.get("new") or []), res.error, ran,
                    res.error is not None and (res.failed is None or res.failed < stmt),
-                   res.value(1) if prepared else None)
+                   res.value(first) if prepared else None)
 
 
 def _not_probed(p: Probe, identity: Identity, op: Operation, out: Outcome, at: Attempt) -> bool:
@@ -171,10 +176,9 @@ def _settled_by_rights(p: Probe, identity: Identity, op: Operation,
 
 def _no_privilege(p: Probe, identity: Identity, op: Operation, out: Outcome) -> Program:
     """The role may not run the command at all: nothing can change; blocking if the contract says allow."""
-    pred = p.oracle_sql(identity)
-    (res,) = yield [plan(p, identity, _METHOD[op], (Step(quote(p, sql.SQL(
-        "select jsonb_build_object('own', count(*) filter (where {pred}), 'total', count(*)) from "
-        "(select * from {t} t limit {cap}) t").format(pred=pred, t=p.ident, cap=sql.Literal(CAP)))),))]
+    (res,) = yield [plan(p, identity, _METHOD[op], (Step(
+        f"select jsonb_build_object('own', count(*) filter (where {p.pred(identity)}), 'total', count(*)) from "
+        f"(select * from {p.text['t']} t limit {CAP}) t"),))]
     if res.error is not None:
         out.inconclusive = inconclusive(res.error, p, identity, op, "counting rows")
         return out
@@ -259,24 +263,22 @@ def _patch_columns(p: Probe, identity: Identity) -> list[str]:
     return out[:PATCH_TRIES]
 
 
-def _ctype(p: Probe, column: str) -> sql.Composable:
-    return sql.SQL(next((c.type for c in p.columns if c.name == column), "text"))
+def _ctype(p: Probe, column: str) -> str:
+    return next((c.type for c in p.columns if c.name == column), "text")
 
 
 def _patch(p: Probe, identity: Identity, column: str, *, own_only: bool = False) -> Plan:
     """``update t set column = <constant>``: the identity's tenant id, else a value the column already holds."""
-    where = sql.SQL(" and {}").format(_at(p, own_only=True)) if own_only else sql.SQL("")
+    where = f" and {_at(p, own_only=True)}" if own_only else ""
+    t, col, ctype = p.text["t"], p.name(column), _ctype(p, column)
     if column == p.table.tenant_column:
-        stmt = sql.SQL("update {} t set {} = {}::{} where true{}").format(
-            p.ident, sql.Identifier(column), sql.Literal(identity.tenant_id), _ctype(p, column), where)
-        return _plan(p, identity, "update", stmt, "still")
+        return _plan(p, identity, "update",
+                     f"update {t} t set {col} = {p.lit(identity.tenant_id)}::{ctype} where true{where}", "still")
     # Read with full rights before the request (step 1), used as a constant: no column is referenced,
     # so PostgreSQL adds no SELECT policy to the UPDATE, exactly as for a PATCH's body.
-    value = Step(quote(p, sql.SQL("select to_jsonb(min(t.{}::text)) from {} t").format(sql.Identifier(column),
-                                                                                    p.ident)), once=True)
-    stmt = sql.SQL("update {} t set {} = (($1 -> 1) #>> '{{}}')::{} where true{}").format(
-        p.ident, sql.Identifier(column), _ctype(p, column), where)
-    return _plan(p, identity, "update", stmt, "still", prepare=value)
+    value = Step(f"select to_jsonb(min(t.{col}::text)) from {t} t", once=True)
+    return _plan(p, identity, "update", f"update {t} t set {col} = (($1 -> 2) #>> '{{}}')::{ctype} where true{where}",
+                 "still", prepare=value)
 
 
 def update_program(p: Probe, identity: Identity) -> Program:
@@ -291,21 +293,21 @@ def update_program(p: Probe, identity: Identity) -> Program:
         return out
     moves = _move_plans(p, identity)
     results = yield [_patch(p, identity, columns[0]), *[plan for _, plan in moves]]
-    column, at = columns[0], _attempt(results[0], prepared=columns[0] != p.table.tenant_column)
+    column, at = columns[0], _attempt(results[0], "still", prepared=columns[0] != p.table.tenant_column)
     for candidate in columns[1:]:  # a constraint refused the constant: try the next column
         if at.error is None or error_kind(at.error, p.table) != "constraint":
             break
         (res,) = yield [_patch(p, identity, candidate)]
-        column, at = candidate, _attempt(res, prepared=candidate != p.table.tenant_column)
+        column, at = candidate, _attempt(res, "still", prepared=candidate != p.table.tenant_column)
     out.evidence = {"statement": f"update {p.table.name} set {column} = <constant> where true"}
     if _not_probed(p, identity, "update", out, at):
         return out
     if not _judge_unfiltered(p, identity, "update", out, at,
                              f"UPDATE {p.table.name} SET {column} = <constant> without a filter"):
         (res,) = yield [_patch(p, identity, column, own_only=True)]
-        _judge_own(p, identity, "update", out, _attempt(res, prepared=column != p.table.tenant_column))
+        _judge_own(p, identity, "update", out, _attempt(res, "still", prepared=column != p.table.tenant_column))
     if out.problem is None and out.inconclusive is None and out.skipped is None:
-        _judge_moves(p, identity, out, [(t, _attempt(r)) for (t, _), r in zip(moves, results[1:], strict=True)])
+        _judge_moves(p, identity, out, [(t, _attempt(r, "new")) for (t, _), r in zip(moves, results[1:], strict=True)])
     return out
 
 
@@ -314,9 +316,9 @@ def _move_plans(p: Probe, identity: Identity) -> list[tuple[str, Plan]]:
     column = p.table.tenant_column
     if identity.scope == "all" or not column or column not in p.columns_for(identity.role, "update"):
         return []
-    return [(other, _plan(p, identity, "update", sql.SQL("update {} t set {} = {}::{} where true").format(
-        p.ident, sql.Identifier(column), sql.Literal(other), _ctype(p, column)), "new"))
-        for other in p.tenants if other != identity.tenant_id]
+    t, col, ctype = p.text["t"], p.name(column), _ctype(p, column)
+    return [(other, _plan(p, identity, "update", f"update {t} t set {col} = {p.lit(other)}::{ctype} where true",
+                          "new")) for other in p.tenants if other != identity.tenant_id]
 
 
 def _judge_moves(p: Probe, identity: Identity, out: Outcome, moves: list[tuple[str, Attempt]]) -> None:
@@ -346,14 +348,14 @@ def delete_program(p: Probe, identity: Identity) -> Program:
     out = Outcome(p.table.name, identity.name, "delete")
     if (yield from _settled_by_rights(p, identity, "delete", out)):
         return out
-    (res,) = yield [_plan(p, identity, "delete", sql.SQL("delete from {} t where true").format(p.ident), "still")]
-    at = _attempt(res)
+    (res,) = yield [_plan(p, identity, "delete", f"delete from {p.text['t']} t where true", "still")]
+    at = _attempt(res, "still")
     if _not_probed(p, identity, "delete", out, at):
         return out
     if not _judge_unfiltered(p, identity, "delete", out, at, f"DELETE FROM {p.table.name} without a filter"):
-        (res,) = yield [_plan(p, identity, "delete", sql.SQL("delete from {} t where true and {}").format(
-            p.ident, _at(p, own_only=True)), "still")]
-        _judge_own(p, identity, "delete", out, _attempt(res))
+        (res,) = yield [_plan(p, identity, "delete", f"delete from {p.text['t']} t where true and "
+                                                     f"{_at(p, own_only=True)}", "still")]
+        _judge_own(p, identity, "delete", out, _attempt(res, "still"))
     return out
 
 
@@ -374,41 +376,53 @@ def _attempts(p: Probe, identity: Identity) -> list[tuple[str, str | None, int]]
     return out
 
 
-def _fresh_key(p: Probe, column: str, ctype: str) -> sql.Composable:
+def _fresh_key(p: Probe, column: str, ctype: str) -> str:
     """A new value for a primary key column without a default, from the template row's."""
-    col = sql.Identifier(column)
     if ctype == "uuid":
-        return sql.SQL("to_jsonb(gen_random_uuid())")
+        return "to_jsonb(gen_random_uuid())"
     if ctype in ("smallint", "integer", "bigint", "numeric"):
-        return sql.SQL("to_jsonb(t.{} + 1000000007)").format(col)
-    return sql.SQL("to_jsonb(t.{}::text || '-dbrunbook-' || substr(md5(random()::text), 1, 8))").format(col)
+        return f"to_jsonb(t.{p.name(column)} + 1000000007)"
+    return f"to_jsonb(t.{p.name(column)}::text || '-dbrunbook-' || substr(md5(random()::text), 1, 8))"
 
 
 def _insert_plan(p: Probe, identity: Identity, columns: list[str], kind: str, tenant: str | None,
                  index: int) -> Plan:
-    """Clone a template row (read inside the plan, in a stable order) and insert it as the identity."""
-    pred = p.oracle_sql(identity)
+    """Clone a template row (read inside the plan, in a stable order) and insert it as the identity.
+
+    The template rows of one kind are read once per batch (``once``: the same for every identity of
+    the role, and for every tenant: the tenant column is set in the statement), as a list in the
+    stable order; the plan inserts the one at ``index``, nothing if there is none.
+    """
     if tenant or identity.scope == "all":
-        where: sql.Composable = sql.SQL("true")
+        where, n = "true", 1
     else:
-        where = pred if kind == "own" else sql.SQL("not ({})").format(pred)
+        pred = p.pred(identity)
+        where, n = (pred, 1) if kind == "own" else (f"not ({pred})", INSERT_CAP)
     keep = [c for c in p.columns if c.name in columns and not c.generated and not (c.primary_key and c.has_default)]
-    fresh = [sql.SQL("{}, {}").format(sql.Literal(c.name), _fresh_key(p, c.name, c.type))
-             for c in keep if c.primary_key]
-    if tenant and p.table.tenant_column in columns:
-        fresh.append(sql.SQL("{}, to_jsonb({}::text)").format(sql.Literal(p.table.tenant_column),
-                                                             sql.Literal(tenant)))
+    fresh = ", ".join(f"{p.lit(c.name)}, {_fresh_key(p, c.name, c.type)}" for c in keep if c.primary_key)
     volatile = [c.name for c in p.columns if c.primary_key or c.generated or c.has_default]
-    template = Step(quote(p, sql.SQL(
-        "select (to_jsonb(t) - {drop}::text[]) || jsonb_build_object({fresh}) from {t} t where {where} "
-        "order by (to_jsonb(t) - {volatile}::text[])::text offset {i} limit 1").format(
-        drop=sql.Literal([c.name for c in p.columns if c not in keep]), fresh=sql.SQL(", ").join(fresh),
-        t=p.ident, where=where, volatile=sql.Literal(volatile), i=sql.Literal(index))))
-    names = sql.SQL(", ").join(sql.Identifier(c.name) for c in keep)
-    stmt = sql.SQL("insert into {t} ({cols}) select {cols} from jsonb_populate_record(null::{t}, "
-                   "$1 -> 1) where ($1 -> 1) <> 'null'::jsonb").format(
-        t=p.ident, cols=names)
+    t = p.text["t"]
+    template = Step(
+        "select coalesce(jsonb_agg(x.r order by x.o), '[]'::jsonb) from (select "
+        f"(to_jsonb(t) - {p.lit([c.name for c in p.columns if c not in keep])}::text[]) || jsonb_build_object({fresh}) "
+        f"as r, (to_jsonb(t) - {p.lit(volatile)}::text[])::text as o from {t} t where {where} order by o limit {n}) x",
+        once=True)
+    row = f"($1 -> 1 -> {index})"
+    merged = (f"{row} || jsonb_build_object({p.lit(p.table.tenant_column)}, {p.lit(tenant)}::text)"
+              if tenant and p.table.tenant_column in columns else row)
+    names = ", ".join(p.name(c.name) for c in keep)
+    stmt = (f"insert into {t} ({names}) select {names} from jsonb_populate_record(null::{t}, {merged}) "
+            f"where {row} is not null")
     return _plan(p, identity, "insert", stmt, "new", prepare=template)
+
+
+def _template_row(p: Probe, at: Attempt, columns: list[str], tenant: str | None, index: int) -> Any:
+    """The row an insert plan cloned (None: there was none of that kind), with the tenant it was given."""
+    rows = at.value if isinstance(at.value, list) else []
+    row = rows[index] if index < len(rows) else None
+    if row is not None and tenant and p.table.tenant_column in columns:
+        row = {**row, str(p.table.tenant_column): tenant}
+    return row
 
 
 def insert_program(p: Probe, identity: Identity) -> Program:
@@ -421,8 +435,9 @@ def insert_program(p: Probe, identity: Identity) -> Program:
     attempts = _attempts(p, identity)
     results = yield [_insert_plan(p, identity, columns, *a) for a in attempts]
     log = []
-    for (kind, tenant, _), res in zip(attempts, results, strict=True):
-        at = _attempt(res, prepared=True)
+    for (kind, tenant, index), res in zip(attempts, results, strict=True):
+        at = _attempt(res, "new", prepared=True)
+        at.value = _template_row(p, at, columns, tenant, index)
         if at.error is None and at.value is None:
             continue  # no template row of that kind
         if _not_probed(p, identity, "insert", out, at):

@@ -7,7 +7,10 @@
 -- once runs for the first plan that has it and its value is reused by later plans of the batch:
 -- only for full-rights reads that come before the plan's request (every plan before it rolled back,
 -- so they would read the same). Role and claims switch only when a step's side differs from the
--- previous one's. Output: the GUC dbrunbook.result, one {values, rows, failed, sqlstate, message}
+-- previous one's. The plan's search_path, request.method and request.path are set before its
+-- subtransaction, and only when they change: a search_path set inside it would be undone by every
+-- rollback, and each change makes PostgreSQL plan this block's own statements again (half the cost
+-- of a plan). Every step of a plan, full rights too, runs with the plan's search_path. Output: the GUC dbrunbook.result, one {values, rows, failed, sqlstate, message}
 -- per plan, collected as text and joined once. Errors a plan provokes (a policy's 42501, a
 -- constraint) are caught here, so they never reach the server log; a statement_timeout
 -- (query_canceled) is not caught and ends the whole batch.
@@ -26,11 +29,23 @@ declare
   st text;
   msg text;
   side text;
+  path text := '';
+  method text := '';
+  target text := '';
   out text[] := '{}';
 begin
   perform set_config('role', 'none', true), set_config('request.jwt.claims', '', true);
   for plan in select e from jsonb_array_elements(current_setting('dbrunbook.batch')::jsonb) e loop
     vals := '[]'; counts := '[]'; failed := null; st := null; msg := null; n := 0; side := 'full';
+    if plan ->> 'search_path' <> path then
+      path := plan ->> 'search_path';
+      perform set_config('search_path', path, true);
+    end if;
+    if plan ->> 'method' <> method or plan ->> 'path' <> target then
+      method := plan ->> 'method';
+      target := plan ->> 'path';
+      perform set_config('request.method', method, true), set_config('request.path', target, true);
+    end if;
     begin
       for step in select e from jsonb_array_elements(plan -> 'steps') e loop
         code := step ->> 'sql';
@@ -41,11 +56,8 @@ begin
         else
           if step ->> 'as' = 'identity' then
             if side <> 'identity' then
-              perform set_config('search_path', plan ->> 'search_path', true),
-                      set_config('role', plan ->> 'role', true),
-                      set_config('request.jwt.claims', plan ->> 'claims', true),
-                      set_config('request.method', plan ->> 'method', true),
-                      set_config('request.path', plan ->> 'path', true);
+              perform set_config('role', plan ->> 'role', true),
+                      set_config('request.jwt.claims', plan ->> 'claims', true);
               side := 'identity';
             end if;
           elsif side <> 'full' then
