@@ -14,7 +14,6 @@ import pytest
 from conftest import cell_property, pending_cell, table_probe
 from dbrunbook import lockguard, matrix_cells
 from dbrunbook.checking import Check
-from dbrunbook.findings import render_all
 from dbrunbook.outcomes import Inconclusive
 from dbrunbook.redact import REDACTOR
 from dbrunbook.rls import matrix
@@ -83,18 +82,43 @@ def _run(request: pytest.FixtureRequest, target: Target, db: Any, check: Check, 
              for out in matrix.run_table(probe, contract.identities, op)]  # type: ignore[arg-type]
     request.node.stash[matrix_cells.VERDICTS] = {v.identity: v for v, _ in cells}
     cell_property(request.node, [grid for _, grid in cells])
-    failing = [v.finding for v, _ in cells if v.finding is not None]
-    others = [f"  {v.identity}: {'inconclusive: ' + str(v.cause) if v.cause else 'not probed: ' + str(v.skipped)}"
-              for v, _ in cells if v.finding is None and (v.cause or v.skipped)]
+    failing = [(v, grid) for v, grid in cells if v.finding is not None]
     if failing:
-        check.findings.extend(failing)
-        pytest.fail(REDACTOR.text(render_all(failing) + ("\n\nother cells:\n" + "\n".join(others) if others
-                                                         else "")), pytrace=False)
+        check.findings.extend(v.finding for v, _ in failing if v.finding is not None)
+        pytest.fail(REDACTOR.text(_node_text(check, node, cells, failing)), pytrace=False)
     stopped = [v.cause for v, _ in cells if v.cause is not None]
     if stopped:
         raise stopped[0]
     if all(v.skipped for v, _ in cells):
         pytest.skip(str(cells[0][0].skipped))
+
+
+def _node_text(check: Check, node: matrix_cells.MatrixNode,
+               cells: list[tuple[matrix_cells.CellVerdict, dict[str, Any]]],
+               failing: list[tuple[matrix_cells.CellVerdict, dict[str, Any]]]) -> str:
+    """A failing node's message: each failing cell (what, who, rows), the fix once, then the other cells.
+
+    Each cell's own record carries its full finding; this is the terminal's and the HTML row's view.
+    """
+    findings = [v.finding for v, _ in failing if v.finding is not None]
+    kinds: dict[str, int] = {}
+    lines = []
+    for v, grid in failing:
+        assert v.finding is not None
+        kind = v.finding.title.partition(":")[0]
+        kind = kind if kind in ("LEAK", "BLOCKING") else "expired waiver"  # an expired contract waiver fails
+        kinds[kind] = kinds.get(kind, 0) + 1
+        lines += [f"  {v.finding.title}", f"      where: {v.finding.where}"]
+        if grid["rows"]:
+            lines.append(f"      rows:  {'; '.join(grid['rows'])}")
+    head = (f"[{findings[0].severity}] {check.meta.check_id}: {node.table}, {node.operation}: "
+            f"{', '.join(f'{n} {k}' for k, n in kinds.items())} of {len(cells)} identities")
+    fixes = list(dict.fromkeys(f.remediation for f in findings))
+    lines.append(f"  runbook: {findings[0].runbook}")
+    lines += [f"  {'do:' if i == 0 else '   '}      {line}" for i, line in enumerate("\n".join(fixes).splitlines())]
+    others = [f"  {v.identity}: {'inconclusive: ' + str(v.cause) if v.cause else 'not probed: ' + str(v.skipped)}"
+              for v, _ in cells if v.finding is None and (v.cause or v.skipped)]
+    return "\n".join([head, *lines, *(["other cells:", *others] if others else [])])
 
 
 @pytest.mark.triage  # read-only and a few ms a table: "is RLS leaking or blocking tenants?" belongs in triage
