@@ -12,13 +12,37 @@ import pytest
 from conftest import cell_property, pending_cell, table_probe
 from dbrunbook import lockguard
 from dbrunbook.checking import Check
+from dbrunbook.factories import CONFIG_KEY
 from dbrunbook.rls import http as rls_http
+from dbrunbook.rls import loading
 from dbrunbook.rls.contract import Contract
 from dbrunbook.targets import Target
 
 RUNBOOK = "Diagnóstico 4 (Erros de RLS): multi-tenant impact -> incident P0"
 #: target name -> node id of the configuration failure already reported (one failure, then skips).
 _REPORTED: dict[str, str] = {}
+#: The one node collected when no selected target has a Data API URL (it skips saying what to export).
+NO_API = ("-", "-", "select")
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    """One node per table x identity (``api_cell``) when a selected target may have a Data API URL.
+
+    Without one anywhere, a single node per target that skips with the reason: hundreds of nodes
+    that all skip the same way cost half a second of collection and reporting.
+    """
+    if "api_cell" not in metafunc.fixturenames:
+        return
+    specs = metafunc.config.stash[CONFIG_KEY].cfg.targets
+    contract = loading.collected(metafunc.config)
+    if not any(rls_http.may_have_api(spec) for spec in specs):
+        metafunc.parametrize("api_cell", [pytest.param(NO_API, id="no-data-api")])
+    elif contract is None:  # one node that reports why (rls_contract raises the cause), not zero nodes
+        metafunc.parametrize("api_cell", [pytest.param(NO_API, id="no-usable-contract")])
+    else:
+        metafunc.parametrize("api_cell", [pytest.param((t.name, i.name, "select"), id=f"{t.name}-{i.name}")
+                                          for t in contract.tables if "select" in t.operations
+                                          for i in contract.identities])
 
 
 @pytest.fixture(scope="module")
@@ -43,10 +67,14 @@ def _api(target: Target, apis: dict[str, rls_http.Api]) -> rls_http.Api:
 @pytest.mark.rls_operation("select")
 @pytest.mark.check("rls.api_read_isolation", severity="P0", runbook=RUNBOOK)
 def test_api_reads_return_exactly_own_tenant_rows(request: pytest.FixtureRequest, target: Target, check: Check,
-                                                  rls_contract: Contract, rls_cell: tuple[str, str, str],
+                                                  rls_contract: Contract, api_cell: tuple[str, str, str],
                                                   _apis: dict[str, rls_http.Api]) -> None:
     """Each identity reads exactly its oracle rows through GET /rest/v1 (supabase-py): more leaks, fewer blocks."""
-    table, identity_name, _ = rls_cell
+    table, identity_name, _ = api_cell
+    if api_cell == NO_API:  # no cell: the reason, once (rls_contract already raised when there is no contract)
+        _api(target, _apis)
+        pytest.fail(f"{target.name} has a Data API, but the HTTP matrix was collected without its cells "
+                    "(dbrunbook.rls.http.may_have_api said no): a bug, please report it", pytrace=False)
     cell_property(request.node, pending_cell(table, identity_name, "api select"))
     api = _api(target, _apis)
     db = request.getfixturevalue("db")

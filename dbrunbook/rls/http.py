@@ -18,6 +18,7 @@ import dataclasses
 import hashlib
 import hmac
 import json
+import os
 import time
 import warnings
 from dataclasses import dataclass, field
@@ -33,6 +34,7 @@ from dbrunbook.rls.matrix import CAP, SAMPLE, Outcome, Probe, capped_count
 if TYPE_CHECKING:
     import httpx
 
+    from dbrunbook.config import TargetSpec
     from dbrunbook.targets import Target
 
 INSTALL_HINT = "pip install 'dbrunbook[http]' (supabase>=2.20)"
@@ -82,6 +84,18 @@ def missing_client() -> str | None:
     except ImportError:
         return f"supabase-py is not installed: {INSTALL_HINT}"
     return None
+
+
+def may_have_api(spec: TargetSpec) -> bool:
+    """Whether a target built from ``spec`` can have a Data API URL (collection time: no Target yet).
+
+    Only url targets get one (targets/url.py: ``api_url_env`` from the environment, else ``api_url``);
+    embedded, container and cluster targets never do. The keys are not looked at: a target with a URL
+    but no key gets its cells, each skipping with what to export.
+    """
+    if spec.kind != "url":
+        return False
+    return bool((os.environ.get(spec.api_url_env) if spec.api_url_env else None) or spec.api_url)
 
 
 def missing_config(target: Target) -> str | None:
