@@ -8,7 +8,7 @@ import pytest
 
 from dbrunbook import lockguard, resources, session
 from dbrunbook.checking import Check
-from dbrunbook.rls import claimsource, discovery, matrix, rowdata
+from dbrunbook.rls import catalog, claimsource, discovery, matrix, rowdata
 from dbrunbook.rls.contract import Contract
 from dbrunbook.targets import Target
 
@@ -217,7 +217,8 @@ def test_every_tenant_has_rows_the_matrix_can_judge(target: Target, db: Any, che
     such cells inconclusive, and this check names the tables and tenants so that the seed can fix it.
     """
     seed = rls_contract.seed_sql if not target.spec.read_only else None
-    columns = {t.name: discovery.columns(db, target.policy, t) for t in rls_contract.tables}
+    columns = {name: list(rel.columns) for name, rel in catalog.relations(db, target.policy,
+                                                                           rls_contract.tables).items()}
     empty = rowdata.missing(db, target.policy, rls_contract, columns, seed=seed)
     check.add_evidence("no_rows", empty)
     check.add_evidence("counted_after", f"seed_sql of {rls_contract.path.name}" if seed else "no seed")

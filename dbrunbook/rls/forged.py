@@ -25,9 +25,9 @@ from psycopg import sql
 
 from dbrunbook import resources, session
 from dbrunbook.exceptions import first_line
+from dbrunbook.rls import catalog
 from dbrunbook.rls.claims import with_role
 from dbrunbook.rls.contract import Identity, TableContract
-from dbrunbook.rls.discovery import Column
 from dbrunbook.rls.probe import CAP, SAMPLE, Probe
 from dbrunbook.rls.reads import probe_selects
 from dbrunbook.rls.request import EXTRA_SEARCH_PATH
@@ -63,10 +63,9 @@ def probes(conn: psycopg.Connection[dict[str, Any]], policy: session.SessionPoli
 
     Tables missing from the database are left out (the matrix reports them).
     """
-    rows = session.query(conn, policy, resources.sql("rls_forged_tables"), {"tables": [t.name for t in tables]})
-    found = {r["name"]: r for r in rows}
-    return [(Probe(conn, policy, t, tuple(Column(**c) for c in found[t.name]["columns"]), tenants),
-             found[t.name]["relkind"] == "r") for t in tables if t.name in found]
+    found = catalog.relations(conn, policy, tables)
+    return [(Probe(conn, policy, t, found[t.name].columns, tenants), found[t.name].relkind == "r")
+            for t in tables if t.name in found]
 
 
 def _table_job(p: Probe, *, plain: bool) -> dict[str, Any]:

@@ -1,5 +1,5 @@
--- The contracted tables the forged-claims property reads (dbrunbook/rls/forged.py), in one query:
--- kind and columns (the shape of rls_table_columns.sql) of each. Params: %(tables)s (schema.table[])
+-- Kind and columns (the shape of rls_table_columns.sql) of many relations in one query
+-- (dbrunbook/rls/catalog.py). Params: %(tables)s (schema.table[]); relations that do not exist are absent.
 select n.nspname || '.' || c.relname as name,
        c.relkind::text as relkind,
        coalesce((select jsonb_agg(jsonb_build_object(
