@@ -101,26 +101,21 @@ CELL_PROPERTY = "rls_cell"
 def unprobed_cells(params: Mapping[str, Any], reason: str) -> list[dict[str, Any]]:
     """The cells of a matrix node skipped before its test ran, from its parameters (all not probed).
 
-    A test_matrix.py node's ``rls_table`` parameter is ``(table, operation, identities)``; a
-    test_http.py node's ``rls_cell`` is ``(table, identity, operation)``.
+    A test_matrix.py node's ``rls_table`` parameter is ``(table, operation, identities)``.
 
     >>> [c["identity"] for c in unprobed_cells({"rls_table": ("public.notes", "insert", ("anon", "a1"))}, "ro")]
     ['anon', 'a1']
-    >>> unprobed_cells({"rls_cell": ("public.notes", "anon", "insert")}, "target t is read-only")[0]["state"]
+    >>> unprobed_cells({"rls_table": ("public.notes", "insert", ("anon",))}, "target t is read-only")[0]["state"]
     'not_probed'
-    >>> unprobed_cells({"rls_cell": ("-", "-", "insert")}, "no contract")  # the no-contract node
+    >>> unprobed_cells({"rls_table": ("-", "insert", ())}, "no contract")  # the no-contract node
     []
     """
     node = params.get("rls_table")
-    if isinstance(node, tuple) and len(node) == 3 and node[0] != "-":
-        cells = [(str(node[0]), str(i), str(node[1])) for i in node[2]]
-    else:
-        raw = params.get(CELL_PROPERTY)
-        cells = [(str(raw[0]), str(raw[1]), str(raw[2]))] if isinstance(raw, tuple) and len(raw) == 3 \
-            and raw[0] != "-" else []
+    if not (isinstance(node, tuple) and len(node) == 3 and node[0] != "-"):
+        return []
     detail = reason.splitlines()[0] if reason else ""
-    return [{"table": t, "identity": i, "operation": o, "state": "not_probed", "detail": detail, "rows": [],
-             "policy_sql": ""} for t, i, o in cells]
+    return [{"table": str(node[0]), "identity": str(i), "operation": str(node[1]), "state": "not_probed",
+             "detail": detail, "rows": [], "policy_sql": ""} for i in node[2]]
 
 
 def _state_from_outcome(outcome: str, evidence: Mapping[str, Any] | None, message: str) -> State:

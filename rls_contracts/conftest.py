@@ -44,32 +44,22 @@ def rls_contract(pytestconfig: pytest.Config, target: Target, db: Any) -> Contra
 
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
-    """test_matrix.py: one node per table x operation (``rls_table``, a ``MatrixNode``: every identity of
-    the contract in one node, each cell with its own verdict). test_http.py: one node per table x
-    identity (``rls_cell``). One test function per operation.
+    """One node per table x operation (``rls_table``, a ``MatrixNode``: every identity of the contract in
+    one node, each cell with its own verdict); one test function per operation. (test_http.py makes
+    its own nodes, one per table x identity.)
     """
-    name = next((n for n in ("rls_table", "rls_cell") if n in metafunc.fixturenames), None)
-    if name is None:
+    if "rls_table" not in metafunc.fixturenames:
         return
     marker = metafunc.definition.get_closest_marker("rls_operation")
     op = marker.args[0] if marker else "select"
     contract = loading.collected(metafunc.config)
     if contract is None:  # one node that reports why (rls_contract raises the cause), not zero nodes
-        none = MatrixNode("-", op, ()) if name == "rls_table" else ("-", "-", op)
-        metafunc.parametrize(name, [pytest.param(none, id="no-usable-contract")])
+        metafunc.parametrize("rls_table", [pytest.param(MatrixNode("-", op, ()), id="no-usable-contract")])
         return
     marks = [pytest.mark.writes] if op != "select" else []
     identities = tuple(i.name for i in contract.identities)
-    params = []
-    for table in contract.tables:
-        if op not in table.operations:
-            continue
-        if name == "rls_table":
-            params.append(pytest.param(MatrixNode(table.name, op, identities), id=table.name, marks=marks))
-        else:
-            params += [pytest.param((table.name, ident, op), id=f"{table.name}-{ident}", marks=marks)
-                       for ident in identities]
-    metafunc.parametrize(name, params)
+    metafunc.parametrize("rls_table", [pytest.param(MatrixNode(t.name, op, identities), id=t.name, marks=marks)
+                                       for t in contract.tables if op in t.operations])
 
 
 def pytest_configure(config: pytest.Config) -> None:
