@@ -180,3 +180,40 @@ def test_a_42501_from_another_tables_policy_is_inconclusive_not_a_verdict(
     assert cells and not [r for r in cells if r["outcome"] == "failed"], run.output[-3000:]
     assert "inconclusive" in {r["outcome"] for r in cells}
     assert 'audit_log' in run.output and "no verdict" in run.output
+
+
+AHEAD_FAULTS = """
+alter policy "Tenant members can view customers" on public.customers using (true);
+alter policy "Tenant members can create customers" on public.customers with check (true);
+alter policy "Tenant members can delete contacts" on public.contacts using (true);
+""" + AUDIT_TRIGGER
+
+
+@pytest.mark.fault(scenario="the matrix engine probes the cells of several tables in one server batch "
+                            "(run_table ahead=...), leaks and an inconclusive cause among them",
+                   expect="every cell gets the verdict it gets when its table runs alone")
+def test_tables_probed_ahead_keep_their_own_verdicts(faulty_demo: Callable[[str], str]) -> None:  # noqa: F811
+    from dbrunbook import session
+    from dbrunbook.config import Thresholds
+    from dbrunbook.rls import contract as rls_contract
+    from dbrunbook.rls import matrix
+
+    contract = rls_contract.load(REPO / "rls_contracts" / "contracts.toml")
+    policy = session.SessionPolicy(read_only=False, thresholds=Thresholds())
+    conn = session.connect(faulty_demo(AHEAD_FAULTS), policy)
+    try:
+        probes = list(matrix.probes(conn, policy, contract.tables, tuple(contract.tenants.values()),
+                                    contract.seed_sql).values())
+        states = set()
+        for op in ("select", "insert", "update", "delete"):
+            tables = [p for p in probes if op in p.table.operations]
+            alone = [[(o.identity, o.state, o.detail()) for o in matrix.run_table(p, contract.identities, op)]
+                     for p in tables]
+            ahead = [[(o.identity, o.state, o.detail())
+                      for o in matrix.run_table(p, contract.identities, op, ahead=tables[k + 1:])]
+                     for k, p in enumerate(tables)]
+            assert ahead == alone, op
+            states |= {s for cells in alone for _, s, _ in cells}
+        assert {"ok", "leak", "inconclusive"} <= states, states
+    finally:
+        conn.close()

@@ -107,13 +107,18 @@ def _payload(plans: Sequence[Plan]) -> str:
 
 @functools.cache
 def _runner() -> bytes:
-    """sql/rls_batch.sql without its comment lines: what pg_stat_activity shows starts with the code."""
+    """sql/rls_batch.sql and the query reading its result: one message, one round trip.
+
+    Comment lines dropped (what pg_stat_activity shows starts with the code); no parameters, so the
+    driver sends both statements at once (the simple protocol).
+    """
     text = resources.sql("rls_batch")
-    return "\n".join(line for line in text.splitlines() if not line.lstrip().startswith("--")).encode()
+    code = "\n".join(line for line in text.splitlines() if not line.lstrip().startswith("--"))
+    return (code + "\nselect current_setting('dbrunbook.result') as r").encode()
 
 
 def execute(p: Probe, plans: Sequence[Plan]) -> list[Result]:
-    """Run the plans in one probe transaction (seeded, bounded, rolled back): three round trips in all.
+    """Run the plans in one probe transaction (seeded, bounded, rolled back): two round trips of our own.
 
     A failure of the whole statement (statement_timeout, lock_timeout at the seed ...) is every plan's
     result; a lost connection propagates (the run's hooks report the target as gone).
@@ -127,8 +132,9 @@ def execute(p: Probe, plans: Sequence[Plan]) -> list[Result]:
             if all(plan.method == "GET" for plan in plans) and not p.conn.read_only:
                 tx.execute("set transaction read only")  # PostgREST's GET, once the seed has written
             tx.execute("select set_config('dbrunbook.batch', %s, true)", (_payload(plans),))
-            tx.execute(_runner())
-            row = tx.execute("select current_setting('dbrunbook.result') as r").fetchone()
+            cur = tx.execute(_runner())
+            cur.nextset()  # the DO's result is empty; the second statement's holds the plans' results
+            row = cur.fetchone()
     except errors.Error as exc:
         if p.conn.closed or p.conn.broken:
             raise
@@ -138,10 +144,16 @@ def execute(p: Probe, plans: Sequence[Plan]) -> list[Result]:
                    ProbeError(r["sqlstate"], r["message"] or "") if r["sqlstate"] else None) for r in raw]
 
 
-def run_cells(p: Probe, programs: Sequence[Program]) -> list[Outcome]:
+class BatchFailed(Exception):
+    """A whole batch failed (a statement_timeout, a lock at the seed ...): raised instead of outcomes."""
+
+
+def run_cells(p: Probe, programs: Sequence[Program], *, whole: bool = True) -> list[Outcome]:
     """Drive the programs together: one server round per wave of plans, until every cell has its outcome.
 
     ``p`` gives the connection, the policy and the seed; the programs may probe other tables on it.
+    ``whole=False``: a failure of a whole batch raises :class:`BatchFailed` (the caller runs smaller
+    batches) instead of becoming every pending cell's outcome.
     """
     outcomes: list[Outcome | None] = [None] * len(programs)
     pending: dict[int, list[Plan]] = {}
@@ -153,6 +165,8 @@ def run_cells(p: Probe, programs: Sequence[Program]) -> list[Outcome]:
     while pending:
         keys = list(pending)
         results = execute(p, [plan for k in keys for plan in pending[k]])
+        if not whole and any(r.failed == -1 for r in results):
+            raise BatchFailed
         sizes = [len(pending[k]) for k in keys]
         pending = {}
         at = 0

@@ -16,7 +16,7 @@ from psycopg import errors
 from dbrunbook import session
 from dbrunbook.exceptions import first_line
 from dbrunbook.outcomes import Inconclusive
-from dbrunbook.rls.batch import Program, run_cells
+from dbrunbook.rls.batch import BatchFailed, Program, run_cells
 from dbrunbook.rls.contract import Identity, Operation, TableContract
 from dbrunbook.rls.discovery import probe_catalog
 from dbrunbook.rls.probe import API_ROLES, CAP, SAMPLE, Outcome, Probe, sqlstate
@@ -53,6 +53,7 @@ def probes(conn: Any, policy: session.SessionPolicy, tables: Sequence[TableContr
     out = {t.name: Probe(conn, policy, t, found[t.name].columns, tuple(tenants), seed_sql, catalog=found[t.name])
            for t in tables if t.name in found}
     _PROBES[:] = [(conn, tuple(tables), tuple(tenants), seed_sql, out)]
+    _AHEAD.clear()
     return out
 
 
@@ -81,17 +82,47 @@ def run(p: Probe, identity: Identity, op: Operation) -> Outcome:
     return run_table(p, [identity], op)[0]
 
 
-def run_table(p: Probe, identities: Sequence[Identity], op: Operation) -> list[Outcome]:
-    """Every identity's cell of one table and operation, batched on the server; one outcome each."""
+#: At most this many tables' cells share one server batch (one statement_timeout) when probed ahead.
+AHEAD_TABLES = 10
+
+#: Outcomes probed ahead, by (probe, operation, identities): what run_table returns when asked.
+_AHEAD: dict[tuple[int, str, tuple[int, ...]], tuple[Probe, list[Outcome]]] = {}
+
+
+def run_table(p: Probe, identities: Sequence[Identity], op: Operation,
+              ahead: Sequence[Probe] = ()) -> list[Outcome]:
+    """Every identity's cell of one table and operation, batched on the server; one outcome each.
+
+    ``ahead``: probes of the tables whose cells of ``op`` the caller asks for next. On writable targets
+    up to AHEAD_TABLES - 1 of them are probed in the same server batches (each plan still its own
+    rolled-back subtransaction, every cell its own verdict) and their outcomes are kept for those
+    calls; a batch that fails as a whole (a statement_timeout) is not kept: each table runs alone.
+    """
+    key = (id(p), op, tuple(id(i) for i in identities))
+    kept = _AHEAD.pop(key, None)
+    if kept is not None and kept[0] is p:
+        return kept[1]
     cause = seed_error(p)
     if cause is not None:
         return [Outcome(p.table.name, i.name, op, inconclusive=cause) for i in identities]
-    programs = [PROGRAMS[op](p, i) for i in identities]
     if p.policy.read_only:
         # Production: each cell gets its own statement_timeout, as one request would; a batch of a
         # big table's reads could outlast it and leave every cell of the table inconclusive.
-        return [run_cells(p, [prog])[0] for prog in programs]
-    return run_cells(p, programs)
+        return [run_cells(p, [PROGRAMS[op](p, i)])[0] for i in identities]
+    later = [q for q in ahead if q is not p and q.conn is p.conn and q.seed_sql == p.seed_sql
+             and op in q.table.operations and (id(q), *key[1:]) not in _AHEAD and seed_error(q) is None]
+    group = [p, *later[:AHEAD_TABLES - 1]]
+    if len(group) > 1:
+        try:
+            outcomes = run_cells(p, [PROGRAMS[op](q, i) for q in group for i in identities], whole=False)
+        except BatchFailed:
+            pass
+        else:
+            n = len(identities)
+            for at, q in enumerate(group[1:], start=1):
+                _AHEAD[(id(q), *key[1:])] = (q, outcomes[at * n:(at + 1) * n])
+            return outcomes[:n]
+    return run_cells(p, [PROGRAMS[op](p, i) for i in identities])
 
 
 def cell(p: Probe, identity: Identity, op: Operation, out: Outcome | None, *, state: str | None = None,

@@ -33,30 +33,34 @@ def _count(p: Probe, where: str) -> str:
     return f"select count(*) as n from (select 1 from {p.text['t']} t where {where} limit {CAP + 1}) s"
 
 
-def _read_step(p: Probe, *, by_ctid: bool) -> Step:
-    """As the identity, one scan: the keys and locations of the rows it sees (at most CAP), and a capped count.
+def _total_step(p: Probe) -> Step:
+    """With full rights, once per batch (every plan before rolled back): the rows in the table, capped."""
+    return Step(f"select to_jsonb(({_count(p, 'true')}))", once=True)
 
-    ``locs`` holds the same locations as one array literal, for the oracle to cast once.
+
+def _read_step(p: Probe, *, by_ctid: bool) -> Step:
+    """As the identity, one scan: the keys and locations of the rows it sees, and so a capped count.
+
+    At most CAP + 1 rows (the oracle checks the first CAP); ``locs`` holds the locations as one array literal.
     """
     x = p.text
     locator = "t.ctid" if by_ctid else x["key"]
     return Step(
-        "select jsonb_build_object('rows', coalesce(jsonb_agg(jsonb_build_array(s.k, s.loc)) filter (where s.i <= "
-        f"{CAP}), '[]'::jsonb), 'locs', coalesce(array_agg(s.loc) filter (where s.i <= {CAP}), '{{}}')::text, "
-        f"'count', count(*)) from (select {x['key']} as k, {locator}::text as loc, row_number() over () as i "
-        f"from {x['t']} t limit {CAP + 1}) s", as_identity=True)
+        "select jsonb_build_object('rows', coalesce(jsonb_agg(jsonb_build_array(s.k, s.loc)), '[]'::jsonb), "
+        "'locs', coalesce(array_agg(s.loc), '{}')::text, 'count', count(*)) from "
+        f"(select {x['key']} as k, {locator}::text as loc from {x['t']} t limit {CAP + 1}) s", as_identity=True)
 
 
 def _oracle_step(p: Probe, pred: str, *, by_ctid: bool, after_read: bool) -> Step:
-    """With full rights, same transaction: the oracle's count, all rows (capped), and seen rows it forbids."""
+    """With full rights, same transaction: the oracle's count, and the seen rows (the first CAP) it forbids."""
     x = p.text
     kind = "tid" if by_ctid else "text"
-    seen = f"(select ($1 -> 0 ->> 'locs')::{kind}[])::{kind}[]" if after_read else f"'{{}}'::{kind}[]"
+    seen = (f"(select (($1 -> 1 ->> 'locs')::{kind}[])[1:{CAP}])::{kind}[]" if after_read
+            else f"'{{}}'::{kind}[]")
     found = f"t.ctid = any({seen})" if by_ctid else f"{x['key']} = any({seen})"
     return Step(
-        f"select jsonb_build_object('n', ({_count(p, pred)}), 'total', ({_count(p, 'true')}), 'leaked', "
-        f"coalesce((select jsonb_agg(x.k) from (select {x['key']} as k from {x['t']} t where {found} and not ({pred}) "
-        f"limit {CAP}) x), '[]'::jsonb))")
+        f"select jsonb_build_object('n', ({_count(p, pred)}), 'leaked', coalesce((select jsonb_agg(x.k) from "
+        f"(select {x['key']} as k from {x['t']} t where {found} and not ({pred}) limit {CAP}) x), '[]'::jsonb))")
 
 
 def _missing_step(p: Probe, pred: str, visible: list[str]) -> Step:
@@ -88,30 +92,31 @@ def select_program(p: Probe, identity: Identity) -> Program:
     memo_key = ("select", by_ctid, allowed, pred)
     steps = p.rendered.get(memo_key)
     if steps is None:
-        steps = p.rendered[memo_key] = ((_read_step(p, by_ctid=by_ctid),) if allowed else ()) + (
-            _oracle_step(p, pred, by_ctid=by_ctid, after_read=allowed),)
+        steps = p.rendered[memo_key] = (_total_step(p), *((_read_step(p, by_ctid=by_ctid),) if allowed else ()),
+                                        _oracle_step(p, pred, by_ctid=by_ctid, after_read=allowed))
     (res,) = yield [plan(p, identity, "GET", steps)]
     error = None
     if res.error is not None:
         if lockguard.gave_up(res.error):
             out.skipped = lockguard.gave_up_reason(res.error)
             return out
-        if sqlstate(res.error) == "57014" or res.failed != 0 or not allowed:
+        if sqlstate(res.error) == "57014" or res.failed != 1 or not allowed:
             out.inconclusive = inconclusive(res.error, p, identity, "select", "a read")
             return out
         # The request itself failed (a policy calling a function the role may not run ...): it reads
         # nothing; ask the oracle on its own.
         error = f"{sqlstate(res.error)} {first_line(res.error)}"
-        (res,) = yield [plan(p, identity, "GET", (_oracle_step(p, pred, by_ctid=by_ctid, after_read=False),))]
+        (res,) = yield [plan(p, identity, "GET", (_total_step(p),
+                                                  _oracle_step(p, pred, by_ctid=by_ctid, after_read=False)))]
         if res.error is not None:
             out.inconclusive = inconclusive(res.error, p, identity, "select", "the oracle")
             return out
         read: dict[str, Any] = {"rows": [], "count": 0}
-        oracle: dict[str, Any] = res.value(0)
+        oracle: dict[str, Any] = res.value(1)
     else:
-        read, oracle = (res.value(0), res.value(1)) if allowed else ({"rows": [], "count": 0}, res.value(0))
-    visible = [r[0] for r in read["rows"]]
-    count, expected, total = int(read["count"]), int(oracle["n"]), int(oracle["total"])
+        read, oracle = (res.value(1), res.value(2)) if allowed else ({"rows": [], "count": 0}, res.value(1))
+    visible = [r[0] for r in read["rows"][:CAP]]
+    count, expected, total = int(read["count"]), int(oracle["n"]), int(res.value(0))
     leaked = list(oracle["leaked"])
     capped = count > CAP or expected > CAP
     out.evidence = {"expected_rows": expected, "visible_rows": count, "rows_in_table": total, "error": error,
