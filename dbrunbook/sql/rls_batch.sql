@@ -3,17 +3,20 @@
 -- steps: [{sql, as: "identity" | "full", returns: one jsonb value or nothing, once: true | absent}]}.
 -- Each plan runs in its own subtransaction, which is always rolled back (raise DBRB0) so the next
 -- plan sees the data as it was. A step reads the values of its plan's earlier steps as $1, a jsonb
--- array ($1 -> 0 is step 0's value): a parameter, no text round trip through a GUC. A step marked
--- once runs for the first plan that has it and its value is reused by later plans of the batch:
--- only for full-rights reads that come before the plan's request (every plan before it rolled back,
--- so they would read the same). Role and claims switch only when a step's side differs from the
--- previous one's. The plan's search_path, request.method and request.path are set before its
--- subtransaction, and only when they change: a search_path set inside it would be undone by every
--- rollback, and each change makes PostgreSQL plan this block's own statements again (half the cost
--- of a plan). Every step of a plan, full rights too, runs with the plan's search_path. Output: the GUC dbrunbook.result, one {values, rows, failed, sqlstate, message}
--- per plan, collected as text and joined once. Errors a plan provokes (a policy's 42501, a
--- constraint) are caught here, so they never reach the server log; a statement_timeout
--- (query_canceled) is not caught and ends the whole batch.
+-- array ($1 -> 0 is step 0's value): a parameter, no text round trip through a GUC.
+-- A step marked once runs for the first plan that has it; later plans of the batch reuse its value.
+-- Only for full-rights reads that come before the plan's request: every plan before it rolled back,
+-- so they would read the same. The values are kept in arrays and forgotten when the next plan is
+-- another table's (a batch holds each table's plans together).
+-- Role and claims switch only when a step's side differs from the previous one's. The plan's
+-- search_path, request.method and request.path are set before its subtransaction, and only when
+-- they change: a search_path set inside it would be undone by every rollback, and each change makes
+-- PostgreSQL plan this block's own statements again (half the cost of a plan). Every step of a
+-- plan, full rights too, runs with the plan's search_path.
+-- Output: the GUC dbrunbook.result, one {values, rows, failed, sqlstate, message} per plan,
+-- collected as text and joined once. Errors a plan provokes (a policy's 42501, a constraint) are
+-- caught here, so they never reach the server log; a statement_timeout (query_canceled) is not
+-- caught and ends the whole batch.
 do $dbrunbook$
 declare
   plan jsonb;
@@ -22,7 +25,10 @@ declare
   vals jsonb;
   counts jsonb;
   val jsonb;
-  memo jsonb := '{}';
+  known text[] := '{}';
+  known_vals jsonb[] := '{}';
+  known_rows bigint[] := '{}';
+  k int;
   n int;
   rc bigint;
   failed int;
@@ -42,6 +48,9 @@ begin
       perform set_config('search_path', path, true);
     end if;
     if plan ->> 'method' <> method or plan ->> 'path' <> target then
+      if plan ->> 'path' <> target then  -- another table: its once-steps are others
+        known := '{}'; known_vals := '{}'; known_rows := '{}';
+      end if;
       method := plan ->> 'method';
       target := plan ->> 'path';
       perform set_config('request.method', method, true), set_config('request.path', target, true);
@@ -50,9 +59,10 @@ begin
       for step in select e from jsonb_array_elements(plan -> 'steps') e loop
         code := step ->> 'sql';
         failed := n;
-        if step ? 'once' and memo ? code then
-          val := memo -> code -> 0;
-          rc := (memo -> code ->> 1)::bigint;
+        k := case when step ? 'once' then array_position(known, code) end;
+        if k is not null then
+          val := known_vals[k];
+          rc := known_rows[k];
         else
           if step ->> 'as' = 'identity' then
             if side <> 'identity' then
@@ -72,7 +82,9 @@ begin
           end if;
           get diagnostics rc = row_count;
           if step ? 'once' then
-            memo := memo || jsonb_build_object(code, jsonb_build_array(val, rc));
+            known := array_append(known, code);
+            known_vals := array_append(known_vals, val);
+            known_rows := array_append(known_rows, rc);
           end if;
         end if;
         failed := null;
