@@ -166,9 +166,43 @@ def spellings(secret: str) -> set[str]:
 REDACTOR = Redactor()
 
 
+class _NotPlain(Exception):
+    """A value :func:`_plain` leaves to the JSON round trip."""
+
+
+def _plain(value: Any) -> Any:
+    """``value`` redacted, when it holds only str keys and str, int, float, bool, None, list, tuple, dict values.
+
+    Exact types only: what ``json.loads(json.dumps(value))`` would give back unchanged (tuples as
+    lists), without serialising. Anything else raises :class:`_NotPlain`.
+    """
+    kind = type(value)
+    if kind is str:
+        return REDACTOR.text(value)
+    if kind is dict:
+        out = {}
+        for k, v in value.items():
+            if type(k) is not str:
+                raise _NotPlain
+            out[REDACTOR.text(k)] = _plain(v)
+        return out
+    if kind is list or kind is tuple:
+        return [_plain(v) for v in value]
+    if kind is int or kind is bool or kind is float or value is None:
+        return value
+    raise _NotPlain
+
+
 def jsonable(data: Any) -> Any:
-    """Evidence as plain JSON types (timestamps and the like as strings), redacted."""
-    return REDACTOR.data(json.loads(json.dumps(data, default=str)))
+    """Evidence as plain JSON types (timestamps and the like as strings), redacted.
+
+    >>> jsonable({"at": __import__("datetime").date(2026, 1, 2), "ids": (1, 2), "url": "postgres://u:pw@h/db"})
+    {'at': '2026-01-02', 'ids': [1, 2], 'url': 'postgres://u:***@h/db'}
+    """
+    try:  # an RLS matrix writes thousands of records of plain types: no JSON round trip for them
+        return _plain(data)
+    except (_NotPlain, RecursionError):  # a cycle: json.dumps says so, as before
+        return REDACTOR.data(json.loads(json.dumps(data, default=str)))
 
 
 def redact(value: str) -> str:
