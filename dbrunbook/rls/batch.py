@@ -68,7 +68,6 @@ class Result:
     """What a plan's steps returned; ``failed`` is the index of the step that raised (-1: the whole batch)."""
 
     values: list[Any] = field(default_factory=list)
-    rows: list[int] = field(default_factory=list)
     failed: int | None = None
     error: BaseException | None = None
 
@@ -100,8 +99,9 @@ def _payload(plans: Sequence[Plan]) -> str:
         "role": plan.identity.role,
         "claims": _claims(plan.identity),
         "method": plan.method, "path": plan.path, "search_path": f"{plan.schema}, {EXTRA_SEARCH_PATH}",
-        "steps": [{"sql": s.sql, "as": "identity" if s.as_identity else "full", "returns": s.returns,
-                   **({"once": True} if s.once else {})} for s in plan.steps],
+        "steps": [{"sql": s.sql, "as": "identity" if s.as_identity else "full",
+                   **({"returns": True} if s.returns else {}), **({"once": True} if s.once else {})}
+                  for s in plan.steps],
     } for plan in plans], separators=(",", ":"))
 
 
@@ -142,7 +142,7 @@ def execute(p: Probe, plans: Sequence[Plan]) -> list[Result]:
             raise
         return [Result(failed=-1, error=exc) for _ in plans]
     raw = json.loads(row["r"]) if row else []
-    return [Result(r["values"], r["rows"], r["failed"],
+    return [Result(r["values"], r["failed"],
                    ProbeError(r["sqlstate"], r["message"] or "") if r["sqlstate"] else None) for r in raw]
 
 

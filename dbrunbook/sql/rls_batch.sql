@@ -1,6 +1,7 @@
 -- The RLS matrix's server-side runner (dbrunbook/rls/batch.py): many probe transactions in one statement.
 -- Input: the GUC dbrunbook.batch, a jsonb array of plans {role, claims, method, path, search_path,
--- steps: [{sql, as: "identity" | "full", returns: one jsonb value or nothing, once: true | absent}]}.
+-- steps: [{sql, as: "identity" | "full", returns: true if it yields one jsonb value (absent: a
+-- write, nothing), once: true | absent}]}.
 -- Each plan runs in its own subtransaction, which is always rolled back (raise DBRB0) so the next
 -- plan sees the data as it was. A step reads the values of its plan's earlier steps as $1, a jsonb
 -- array ($1 -> 0 is step 0's value): a parameter, no text round trip through a GUC.
@@ -13,24 +14,21 @@
 -- they change: a search_path set inside it would be undone by every rollback, and each change makes
 -- PostgreSQL plan this block's own statements again (half the cost of a plan). Every step of a
 -- plan, full rights too, runs with the plan's search_path.
--- Output: the GUC dbrunbook.result, one {values, rows, failed, sqlstate, message} per plan,
--- collected as text and joined once. Errors a plan provokes (a policy's 42501, a constraint) are
--- caught here, so they never reach the server log; a statement_timeout (query_canceled) is not
--- caught and ends the whole batch.
+-- Output: the GUC dbrunbook.result, one {values, failed, sqlstate, message} per plan, collected
+-- as text and joined once (failed: the index of the step that raised). Errors a plan provokes (a
+-- policy's 42501, a constraint) are caught here, so they never reach the server log; a
+-- statement_timeout (query_canceled) is not caught and ends the whole batch.
 do $dbrunbook$
 declare
   plan jsonb;
   step jsonb;
   code text;
   vals jsonb;
-  counts jsonb;
   val jsonb;
   known text[] := '{}';
   known_vals jsonb[] := '{}';
-  known_rows bigint[] := '{}';
   k int;
   n int;
-  rc bigint;
   failed int;
   st text;
   msg text;
@@ -42,63 +40,56 @@ declare
 begin
   perform set_config('role', 'none', true), set_config('request.jwt.claims', '', true);
   for plan in select e from jsonb_array_elements(current_setting('dbrunbook.batch')::jsonb) e loop
-    vals := '[]'; counts := '[]'; failed := null; st := null; msg := null; n := 0; side := 'full';
+    vals := '[]'; n := 0; side := 'full'; failed := null; st := null; msg := null;
+    if plan ->> 'path' <> target then  -- another table: its once-steps are others
+      known := '{}'; known_vals := '{}';
+      target := plan ->> 'path';
+      perform set_config('request.path', target, true);
+    end if;
     if plan ->> 'search_path' <> path then
       path := plan ->> 'search_path';
       perform set_config('search_path', path, true);
     end if;
-    if plan ->> 'method' <> method or plan ->> 'path' <> target then
-      if plan ->> 'path' <> target then  -- another table: its once-steps are others
-        known := '{}'; known_vals := '{}'; known_rows := '{}';
-      end if;
+    if plan ->> 'method' <> method then
       method := plan ->> 'method';
-      target := plan ->> 'path';
-      perform set_config('request.method', method, true), set_config('request.path', target, true);
+      perform set_config('request.method', method, true);
     end if;
     begin
       for step in select e from jsonb_array_elements(plan -> 'steps') e loop
         code := step ->> 'sql';
-        failed := n;
         k := case when step ? 'once' then array_position(known, code) end;
         if k is not null then
           val := known_vals[k];
-          rc := known_rows[k];
         else
-          if step ->> 'as' = 'identity' then
-            if side <> 'identity' then
-              perform set_config('role', plan ->> 'role', true),
-                      set_config('request.jwt.claims', plan ->> 'claims', true);
-              side := 'identity';
+          if step ->> 'as' <> side then
+            if side = 'full' then
+              perform set_config('role', plan ->> 'role', true), set_config('request.jwt.claims', plan ->> 'claims', true);
+            else
+              perform set_config('role', 'none', true), set_config('request.jwt.claims', '', true);
             end if;
-          elsif side <> 'full' then
-            perform set_config('role', 'none', true), set_config('request.jwt.claims', '', true);
-            side := 'full';
+            side := step ->> 'as';
           end if;
-          val := null;
-          if (step ->> 'returns')::boolean then
+          if step ? 'returns' then
             execute code into val using vals;
           else
             execute code using vals;
+            val := null;
           end if;
-          get diagnostics rc = row_count;
           if step ? 'once' then
             known := array_append(known, code);
             known_vals := array_append(known_vals, val);
-            known_rows := array_append(known_rows, rc);
           end if;
         end if;
-        failed := null;
         vals := vals || jsonb_build_array(val);
-        counts := counts || to_jsonb(rc);
         n := n + 1;
       end loop;
       raise sqlstate 'DBRB0';
     exception
       when sqlstate 'DBRB0' then null;
-      when others then get stacked diagnostics st = returned_sqlstate, msg = message_text;
+      when others then get stacked diagnostics st = returned_sqlstate, msg = message_text; failed := n;
     end;
-    out := array_append(out, jsonb_build_object('values', vals, 'rows', counts, 'failed', failed,
-                                                'sqlstate', st, 'message', msg)::text);
+    out := array_append(out, jsonb_build_object('values', vals, 'failed', failed, 'sqlstate', st,
+                                                'message', msg)::text);
   end loop;
   perform set_config('dbrunbook.result', '[' || array_to_string(out, ',') || ']', true);
 end
