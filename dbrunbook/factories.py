@@ -88,8 +88,11 @@ def _require_bypassrls(t: Target) -> None:
 
 
 @pytest.fixture
-def db(target: Target, request: pytest.FixtureRequest) -> psycopg.Connection[dict[str, Any]]:
-    """The target's shared probe connection; one clear failure per unreachable target, then skips."""
+def db(target: Target) -> psycopg.Connection[dict[str, Any]]:
+    """The target's shared probe connection; one clear failure per unreachable target, then skips.
+
+    No ``request`` argument: pytest builds a fixture definition for it at every use (~20 us a node).
+    """
     if target.problem:
         pytest.skip(f"{target.name}: {target.problem} (see the env checks)")
     reach = target.reachability()

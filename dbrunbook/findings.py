@@ -26,15 +26,25 @@ class CheckMeta:
 
     @classmethod
     def of(cls, item: pytest.Item) -> CheckMeta | None:
-        """Read the ``check`` marker of a test item (None when it has none)."""
+        """Read the ``check`` marker of a test item (None when it has none).
+
+        Read once per item (the fixture and every report phase ask: an RLS matrix has hundreds of items).
+        """
+        if _META in item.stash:
+            return item.stash[_META]
         marker = item.get_closest_marker("check")
-        if marker is None:
-            return None
-        check_id = marker.args[0] if marker.args else marker.kwargs.get("id", item.name)
-        severity = marker.kwargs.get("severity", "P2")
-        if severity not in SEVERITIES:
-            raise pytest.UsageError(f"{item.nodeid}: severity {severity!r} is not one of {SEVERITIES}")
-        return cls(check_id, severity, runbook.english(marker.kwargs.get("runbook", "")))
+        meta = None
+        if marker is not None:
+            check_id = marker.args[0] if marker.args else marker.kwargs.get("id", item.name)
+            severity = marker.kwargs.get("severity", "P2")
+            if severity not in SEVERITIES:
+                raise pytest.UsageError(f"{item.nodeid}: severity {severity!r} is not one of {SEVERITIES}")
+            meta = cls(check_id, severity, runbook.english(marker.kwargs.get("runbook", "")))
+        item.stash[_META] = meta
+        return meta
+
+
+_META = pytest.StashKey[CheckMeta | None]()
 
 
 @dataclass(frozen=True)
