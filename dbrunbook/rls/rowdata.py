@@ -38,13 +38,19 @@ def missing(conn: psycopg.Connection[Any], policy: session.SessionPolicy, contra
         if not cols:
             continue
         ident = sql.Identifier(table.schema, table.relname)
-        parts.append(_probe(table.name, "*", sql.SQL("select 1 from {} t").format(ident)))
         if table.tenant_column in cols and contract.tenants:
-            for name, tenant in contract.tenants.items():
-                parts.append(_probe(table.name, name, sql.SQL("select 1 from {} t where t.{} = {}::{}").format(
-                    ident, sql.Identifier(table.tenant_column), sql.Literal(tenant),
-                    sql.SQL(cols[table.tenant_column]))))
-        elif not table.tenant_column:
+            # One part per table (a 400-part union took 70-100 ms to plan on a 100-table project):
+            # a row per tenant of the contract plus "*", each still one EXISTS (an index probe).
+            parts.append(sql.SQL(
+                "select {tbl} as tbl, u.who, case when u.id is null then exists (select 1 from {t} t) "
+                "else exists (select 1 from {t} t where t.{col} = u.id::{type}) end as has "
+                "from unnest({who}::text[], {ids}::text[]) u(who, id)").format(
+                tbl=sql.Literal(table.name), t=ident, col=sql.Identifier(table.tenant_column),
+                type=sql.SQL(cols[table.tenant_column]), who=sql.Literal(["*", *contract.tenants]),
+                ids=sql.Literal([None, *contract.tenants.values()])))
+            continue
+        parts.append(_probe(table.name, "*", sql.SQL("select 1 from {} t").format(ident)))
+        if not table.tenant_column:
             for identity in contract.identities:
                 if identity.scope != "oracle" or not identity.sub:
                     continue
