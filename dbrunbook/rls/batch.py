@@ -95,14 +95,34 @@ def _claims(identity: Identity) -> str:
 
 
 def _payload(plans: Sequence[Plan]) -> str:
-    return json.dumps([{
+    """The batch as the runner reads it: each distinct statement text once (``sql``), steps by index."""
+    texts: dict[str, int] = {}
+    return json.dumps({"plans": [{
         "role": plan.identity.role,
         "claims": _claims(plan.identity),
         "method": plan.method, "path": plan.path, "search_path": f"{plan.schema}, {EXTRA_SEARCH_PATH}",
-        "steps": [{"sql": s.sql, "as": "identity" if s.as_identity else "full",
+        "steps": [{"q": texts.setdefault(s.sql, len(texts)), "as": "identity" if s.as_identity else "full",
                    **({"returns": True} if s.returns else {}), **({"once": True} if s.once else {})}
                   for s in plan.steps],
-    } for plan in plans], separators=(",", ":"))
+    } for plan in plans], "sql": list(texts)}, separators=(",", ":"))
+
+
+def _unfold(plans: Sequence[Plan], raw: list[dict[str, Any]]) -> list[Result]:
+    """The plans' results; a once-step the runner did not run again reports null: its value is the last run's."""
+    last: dict[str, Any] = {}
+    out = []
+    for plan, r in zip(plans, raw, strict=True):
+        values = r["values"]
+        for i, value in enumerate(values):
+            step = plan.steps[i]
+            if step.once:
+                if value is None and step.sql in last:
+                    values[i] = last[step.sql]
+                else:
+                    last[step.sql] = value
+        error = ProbeError(r["sqlstate"], r["message"] or "") if r["sqlstate"] else None
+        out.append(Result(values, r["failed"], error))
+    return out
 
 
 @functools.cache
@@ -141,9 +161,7 @@ def execute(p: Probe, plans: Sequence[Plan]) -> list[Result]:
         if p.conn.closed or p.conn.broken:
             raise
         return [Result(failed=-1, error=exc) for _ in plans]
-    raw = json.loads(row["r"]) if row else []
-    return [Result(r["values"], r["failed"],
-                   ProbeError(r["sqlstate"], r["message"] or "") if r["sqlstate"] else None) for r in raw]
+    return _unfold(plans, json.loads(row["r"]) if row else [])
 
 
 class BatchFailed(Exception):

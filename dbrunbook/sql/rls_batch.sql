@@ -1,11 +1,12 @@
 -- The RLS matrix's server-side runner (dbrunbook/rls/batch.py): many probe transactions in one statement.
--- Input: the GUC dbrunbook.batch, a jsonb array of plans {role, claims, method, path, search_path,
--- steps: [{sql, as: "identity" | "full", returns: true if it yields one jsonb value (absent: a
--- write, nothing), once: true | absent}]}.
+-- Input: the GUC dbrunbook.batch, {sql: [statement texts], plans: [{role, claims, method, path,
+-- search_path, steps: [{q: index into sql, as: "identity" | "full", returns: true if it yields one
+-- jsonb value (absent: a write, nothing), once: true | absent}]}]}: a text many plans run is sent once.
 -- Each plan runs in its own subtransaction, which is always rolled back (raise DBRB0) so the next
 -- plan sees the data as it was. A step reads the values of its plan's earlier steps as $1, a jsonb
 -- array ($1 -> 0 is step 0's value): a parameter, no text round trip through a GUC.
--- A step marked once runs for the first plan that has it; later plans of the batch reuse its value.
+-- A step marked once runs for the first plan that has it; later plans of the batch reuse its value
+-- (and report null for it: the caller knows it already).
 -- Only for full-rights reads that come before the plan's request: every plan before it rolled back,
 -- so they would read the same. The values are kept in arrays and forgotten when the next plan is
 -- another table's (a batch holds each table's plans together).
@@ -22,6 +23,9 @@ do $dbrunbook$
 declare
   plan jsonb;
   step jsonb;
+  batch jsonb := current_setting('dbrunbook.batch')::jsonb;
+  texts jsonb;
+  shown jsonb;
   code text;
   vals jsonb;
   val jsonb;
@@ -39,8 +43,9 @@ declare
   out text[] := '{}';
 begin
   perform set_config('role', 'none', true), set_config('request.jwt.claims', '', true);
-  for plan in select e from jsonb_array_elements(current_setting('dbrunbook.batch')::jsonb) e loop
-    vals := '[]'; n := 0; side := 'full'; failed := null; st := null; msg := null;
+  texts := batch -> 'sql';
+  for plan in select e from jsonb_array_elements(batch -> 'plans') e loop
+    vals := '[]'; shown := '[]'; n := 0; side := 'full'; failed := null; st := null; msg := null;
     if plan ->> 'path' <> target then  -- another table: its once-steps are others
       known := '{}'; known_vals := '{}';
       target := plan ->> 'path';
@@ -56,10 +61,11 @@ begin
     end if;
     begin
       for step in select e from jsonb_array_elements(plan -> 'steps') e loop
-        code := step ->> 'sql';
+        code := texts ->> (step ->> 'q')::int;
         k := case when step ? 'once' then array_position(known, code) end;
         if k is not null then
           val := known_vals[k];
+          shown := shown || 'null'::jsonb;
         else
           if step ->> 'as' <> side then
             if side = 'full' then
@@ -79,6 +85,7 @@ begin
             known := array_append(known, code);
             known_vals := array_append(known_vals, val);
           end if;
+          shown := shown || jsonb_build_array(val);
         end if;
         vals := vals || jsonb_build_array(val);
         n := n + 1;
@@ -88,7 +95,7 @@ begin
       when sqlstate 'DBRB0' then null;
       when others then get stacked diagnostics st = returned_sqlstate, msg = message_text; failed := n;
     end;
-    out := array_append(out, jsonb_build_object('values', vals, 'failed', failed, 'sqlstate', st,
+    out := array_append(out, jsonb_build_object('values', shown, 'failed', failed, 'sqlstate', st,
                                                 'message', msg)::text);
   end loop;
   perform set_config('dbrunbook.result', '[' || array_to_string(out, ',') || ']', true);
