@@ -110,6 +110,10 @@ def _runner() -> bytes:
     return "\n".join(line for line in text.splitlines() if not line.lstrip().startswith("--")).encode()
 
 
+#: Reads (claim sets x tables) per statement of sql/rls_forged_reads.sql.
+CELLS_PER_STATEMENT = 1000
+
+
 class Reads:
     """One probe transaction (seeded by the caller's ``session.seeding``) that reads as many claim sets as asked."""
 
@@ -148,25 +152,39 @@ class Reads:
         table_probes = sorted(only if only is not None else self.probes, key=lambda p: p.table.schema)
         if not identities or not table_probes:
             return [[] for _ in identities]
-        if self.tx is None:
+        tx = self.tx
+        if tx is None:
             return [self._one_by_one(table_probes, who) for who in identities]
         for p in table_probes:
             if p.table.name not in self._jobs:  # built once, also reused by the shrinking rounds
                 self._jobs[p.table.name] = _table_job(p, plain=self._plain[p.table.name])
         tables = [self._jobs[p.table.name] for p in table_probes]
+        # Each statement runs under the probe's statement_timeout: a bounded number of reads per
+        # statement (a matrix batch reads one identity's tables; this reads up to 10x that).
+        # The calls share their prepared statements (planned once): the last one deallocates them.
+        per = max(1, CELLS_PER_STATEMENT // len(tables))
         groups: dict[str, list[dict[str, Any]]] = {}
         for job in tables:
             groups.setdefault(job["search_path"], []).append(job)
-        job = {"tables": tables, "cap": CAP, "stem": f"dbrunbook_forged_{uuid.uuid4().hex[:12]}_",
-               "groups": [{"size": len(jobs), "search_path": path,
-                           "read": "select array[" + ", ".join(f"({j['read']})" for j in jobs) + "]::jsonb[]"}
-                          for path, jobs in groups.items()],
-               "sets": [{"role": who.role, "trusted": [who.tenant_id, who.sub],
-                         "claims": json.dumps(with_role(who.claims, who.role), separators=(",", ":"))}
-                        for who in identities]}
-        self.tx.execute("select set_config('dbrunbook.forged', %s, true)", (json.dumps(job),))
-        self.tx.execute(_runner())
-        row = self.tx.execute("select current_setting('dbrunbook.result') as r").fetchone()
+        common = {"tables": tables, "cap": CAP, "stem": f"dbrunbook_forged_{uuid.uuid4().hex[:12]}_",
+                  "groups": [{"size": len(jobs), "search_path": path,
+                              "read": "select array[" + ", ".join(f"({j['read']})" for j in jobs) + "]::jsonb[]"}
+                             for path, jobs in groups.items()]}
+        out: list[list[Leak]] = []
+        for at in range(0, len(identities), per):
+            chunk = identities[at:at + per]
+            job = {**common, "last": at + per >= len(identities),
+                   "sets": [{"role": who.role, "trusted": [who.tenant_id, who.sub],
+                             "claims": json.dumps(with_role(who.claims, who.role), separators=(",", ":"))}
+                            for who in chunk]}
+            out += self._batch(tx, job, table_probes, chunk)
+        return out
+
+    def _batch(self, tx: psycopg.Connection[dict[str, Any]], job: dict[str, Any], table_probes: list[Probe],
+               identities: Sequence[Identity]) -> list[list[Leak]]:
+        tx.execute("select set_config('dbrunbook.forged', %s, true)", (json.dumps(job),))
+        tx.execute(_runner())
+        row = tx.execute("select current_setting('dbrunbook.result') as r").fetchone()
         result: dict[str, Any] = json.loads(row["r"]) if row else {"reads": 0, "errors": 0, "results": []}
         self.tally.cells += int(result["reads"]) + int(result["errors"])
         self.tally.failed_requests += int(result["errors"])

@@ -11,12 +11,14 @@
 --           {n, rows, expected}: how many seen rows the oracle forbids, a few of their keys, and
 --           (only when more than CAP rows were seen) how many rows the oracle allows, capped at CAP + 1
 --   sets:   [{role, claims, trusted: [tenant, sub]}]
---   stem:   a name prefix unique to this call (prepared statements); cap: CAP
+--   stem:   a name prefix of the prepared statements, shared by the calls of one batch of claim sets
+--           (each call a few of them, under its own statement_timeout); last: the batch's last call
+--   cap:    CAP
 -- }
 -- Each group's read is prepared once and executed for every claim set: the plan is built on its first
 -- execution and reused (the claims are read at run time, through auth.jwt()), which is what makes
--- hundreds of claim sets x tables cheap. The statements are deallocated before the block ends, also
--- when it fails: PREPARE is not transactional.
+-- hundreds of claim sets x tables cheap. The statements are deallocated by the batch's last call, and
+-- by any call that fails: PREPARE is not transactional.
 -- A group read that fails (a policy casting a bent claim to uuid ...) is redone table by table (each
 -- table's read prepared on first need): a failing request reads nothing. Errors are caught, so they
 -- never reach the server log. A check that fails is reported as is.
@@ -43,7 +45,9 @@ declare
   key text;
   memos jsonb[];  -- per table: checks done, by trusted identity and seen rows
   found jsonb;
-  names text[] := '{}';
+  -- Statements an earlier call with this stem prepared (a run's claim sets come in several calls).
+  names text[] := array(select ps.name from pg_prepared_statements ps
+                        where left(ps.name, length(job ->> 'stem')) = job ->> 'stem');
   unprepared text[] := '{}';
   cname text;
   args text;
@@ -59,8 +63,10 @@ begin
   perform set_config('plan_cache_mode', 'force_generic_plan', true);
   begin
     for g in 0 .. jsonb_array_length(job -> 'groups') - 1 loop
-      execute format('prepare %I as %s', stem || 'g' || g, job -> 'groups' -> g ->> 'read');
-      names := names || (stem || 'g' || g);
+      if not (stem || 'g' || g) = any(names) then
+        execute format('prepare %I as %s', stem || 'g' || g, job -> 'groups' -> g ->> 'read');
+        names := names || (stem || 'g' || g);
+      end if;
     end loop;
     for cs in select e from jsonb_array_elements(job -> 'sets') e loop
       found := '[]';
@@ -161,9 +167,11 @@ begin
     end loop;
     raise;
   end;
-  foreach name in array names loop
-    execute format('deallocate %I', name);
-  end loop;
+  if (job ->> 'last')::boolean then
+    foreach name in array names loop
+      execute format('deallocate %I', name);
+    end loop;
+  end if;
   perform set_config('dbrunbook.result', jsonb_build_object('reads', reads, 'errors', errs, 'results', out)::text, true);
 end
 $dbrunbook$;
