@@ -59,7 +59,7 @@ _AUDIENCES = ("anon", "service_role", None)
 _JUNK_TENANTS = (42, "", "*")
 _EXTRA = {"is_super_admin": True, "tenant": "*", "user_role": "admin"}
 
-Tampers = list[tuple[str, Any]]
+Tampers = claimsets.Tampers
 
 
 def _ids(contract: Contract, keys: list[str]) -> list[list[str]]:
@@ -159,28 +159,23 @@ class Case:
         return cls(user, tampers, _trusted(contract, _apply(user, tampers, contract.tenant_claim), user.name))
 
 
-def _simpler(case: Case) -> list[Tampers]:
-    """Smaller bendings of ``case``, simplest first: one tamper less, then a user_metadata/extra dict with one key."""
-    ts = case.tampers
-    out: list[Tampers] = [ts[:i] + ts[i + 1:] for i in range(len(ts))] if len(ts) > 1 else []
-    for i, (kind, value) in enumerate(ts):
-        if isinstance(value, dict) and len(value) > 1:
-            out += [[*ts[:i], (kind, {k: v}), *ts[i + 1:]] for k, v in value.items()]
-    return out
-
-
 def _shrink(contract: Contract, reads: forged.Reads, case: Case, leak: forged.Leak) -> tuple[Case, forged.Leak]:
     """The smallest bending of ``case`` that still leaks on the same table (each round: one batch, one table)."""
     (probe,) = [p for p in reads.probes if p.table.name == leak.table]
-    while True:
-        tries = [Case.of(contract, case.user, t) for t in _simpler(case)]
-        if not tries:
-            return case, leak
-        found = reads.leaks([t.who for t in tries], only=[probe])
-        hit = next(((t, ls[0]) for t, ls in zip(tries, found, strict=True) if ls and ls[0].problem == "leak"), None)
-        if hit is None:
-            return case, leak
-        case, leak = hit
+    smallest = (case, leak)
+
+    def first_leaking(candidates: list[Tampers]) -> int | None:
+        nonlocal smallest
+        tries = [Case.of(contract, case.user, t) for t in candidates]
+        for i, (attempt, found) in enumerate(zip(tries, reads.leaks([t.who for t in tries], only=[probe]),
+                                                 strict=True)):
+            if found and found[0].problem == "leak":
+                smallest = (attempt, found[0])
+                return i
+        return None
+
+    claimsets.shrink(case.tampers, first_leaking)
+    return smallest
 
 
 @pytest.mark.check("rls.forged_claims", severity="P0", runbook="Diagnóstico 4 (Erros de RLS)")

@@ -5,10 +5,12 @@ from __future__ import annotations
 import copy
 import time
 import uuid
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 Claims = dict[str, Any]
+#: A bending: tampers applied in order, each ``(kind, value)`` (see ``TAMPERS``).
+Tampers = list[tuple[str, Any]]
 
 #: Lifetime of a user access token on Supabase (``jwt_expiry`` default, seconds).
 TOKEN_LIFETIME_S = 3600
@@ -143,3 +145,36 @@ def tamper(claims: Mapping[str, Any], kind: str, value: Any, tenant_path: str) -
     else:
         raise ValueError(f"unknown tamper {kind!r}; one of {', '.join(TAMPERS)}")
     return out
+
+
+def simpler(tampers: Tampers) -> list[Tampers]:
+    """Smaller bendings than ``tampers``, simplest first: one tamper less, then a dict value with one key.
+
+    >>> simpler([("aal", "aal2"), ("user_metadata", {"a": 1, "b": 2})])  # doctest: +NORMALIZE_WHITESPACE
+    [[('user_metadata', {'a': 1, 'b': 2})], [('aal', 'aal2')],
+     [('aal', 'aal2'), ('user_metadata', {'a': 1})], [('aal', 'aal2'), ('user_metadata', {'b': 2})]]
+    """
+    out: list[Tampers] = [tampers[:i] + tampers[i + 1:] for i in range(len(tampers))] if len(tampers) > 1 else []
+    for i, (kind, value) in enumerate(tampers):
+        if isinstance(value, dict) and len(value) > 1:
+            out += [[*tampers[:i], (kind, {k: v}), *tampers[i + 1:]] for k, v in value.items()]
+    return out
+
+
+def shrink(tampers: Tampers, first_leaking: Callable[[list[Tampers]], int | None]) -> Tampers:
+    """The smallest bending that still leaks, greedily: while one of :func:`simpler` does, take the first.
+
+    ``first_leaking`` probes candidates (all at once) and returns the index of the first that leaks.
+
+    >>> def leaks(ts):  # needs aal3 and user_metadata.is_admin, nothing else
+    ...     return dict(ts).get("aal") == "aal3" and dict(ts).get("user_metadata", {}).get("is_admin") is True
+    >>> shrink([("expired", None), ("user_metadata", {"org": "x", "is_admin": True}), ("aal", "aal3")],
+    ...        lambda cands: next((i for i, c in enumerate(cands) if leaks(c)), None))
+    [('user_metadata', {'is_admin': True}), ('aal', 'aal3')]
+    """
+    while True:
+        candidates = simpler(tampers)
+        hit = first_leaking(candidates) if candidates else None
+        if hit is None:
+            return tampers
+        tampers = candidates[hit]
