@@ -26,7 +26,8 @@ from dbrunbook.rls.writes import delete_program, insert_program, update_program
 __all__ = ["CAP", "PROGRAMS", "SAMPLE", "Outcome", "Probe", "capped_count", "cell", "probe_select", "probe_selects",
            "probes", "run", "run_table"]
 
-PROGRAMS: dict[str, Callable[[Probe, Identity], Program]] = {
+#: A cell's program: (probe, identity, the identities probed with it) -> Program.
+PROGRAMS: dict[str, Callable[[Probe, Identity, Sequence[Identity]], Program]] = {
     "select": select_program, "insert": insert_program, "update": update_program, "delete": delete_program}
 #: Rows shown per cell in the reports (already redacted to keys).
 CELL_ROWS = 3
@@ -108,13 +109,13 @@ def run_table(p: Probe, identities: Sequence[Identity], op: Operation,
     if p.policy.read_only:
         # Production: each cell gets its own statement_timeout, as one request would; a batch of a
         # big table's reads could outlast it and leave every cell of the table inconclusive.
-        return [run_cells(p, [PROGRAMS[op](p, i)])[0] for i in identities]
+        return [run_cells(p, [PROGRAMS[op](p, i, (i,))])[0] for i in identities]
     later = [q for q in ahead if q is not p and q.conn is p.conn and q.seed_sql == p.seed_sql
              and op in q.table.operations and (id(q), *key[1:]) not in _AHEAD and seed_error(q) is None]
     group = [p, *later[:AHEAD_TABLES - 1]]
     if len(group) > 1:
         try:
-            outcomes = run_cells(p, [PROGRAMS[op](q, i) for q in group for i in identities], whole=False)
+            outcomes = run_cells(p, [PROGRAMS[op](q, i, identities) for q in group for i in identities], whole=False)
         except BatchFailed:
             pass
         else:
@@ -122,7 +123,7 @@ def run_table(p: Probe, identities: Sequence[Identity], op: Operation,
             for at, q in enumerate(group[1:], start=1):
                 _AHEAD[(id(q), *key[1:])] = (q, outcomes[at * n:(at + 1) * n])
             return outcomes[:n]
-    return run_cells(p, [PROGRAMS[op](p, i) for i in identities])
+    return run_cells(p, [PROGRAMS[op](p, i, identities) for i in identities])
 
 
 def cell(p: Probe, identity: Identity, op: Operation, out: Outcome | None, *, state: str | None = None,

@@ -71,13 +71,14 @@ def _missing_step(p: Probe, pred: str, visible: list[str]) -> Step:
         f"and not ({x['key']} = any({sql.Literal(visible).as_string(p.conn)}::text[])) limit {SAMPLE}) x")
 
 
-def select_program(p: Probe, identity: Identity) -> Program:
+def select_program(p: Probe, identity: Identity, peers: Sequence[Identity] = ()) -> Program:
     """Reads return exactly the oracle's rows: more is a leak, fewer is blocking.
 
     One transaction does it all (the request, then the oracle with full rights on the same data), and
     every query is bounded: at most CAP visible rows are checked for leaks (found again by ctid, no
     scan), and counts stop at CAP + 1. A role without SELECT or schema USAGE is decided from the
-    catalog without a statement (no ERROR in the server log): it reads nothing.
+    catalog without a statement (no ERROR in the server log): it reads nothing. (``peers``: unused, a
+    read needs no other identity's rows flagged.)
     """
     out = Outcome(p.table.name, identity.name, "select")
     allowed = p.may(identity.role, "select")

@@ -21,7 +21,7 @@ the server-side runner and never reach the server log (docs/checks/rls.md).
 
 from __future__ import annotations
 
-from collections.abc import Generator
+from collections.abc import Generator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -66,43 +66,45 @@ class Attempt:
         return [r for r in rows if r[0] in self.gone]
 
 
-def _snapshot(p: Probe) -> Step:
-    """Full rights: every row's location and key (at most CAP), and the next xid to come.
+def _snapshot(p: Probe, owners: tuple[str, ...]) -> Step:
+    """Full rights: every row's location and key (at most CAP), whose it is, and the next xid to come.
 
     Taken once per batch (``once``): every plan before this one rolled back, so the rows are where they
-    were, and rows with an xmin at or above the watermark can only be the current plan's. ``locs``
-    holds the same locations as one array literal, cast once by the steps that look rows up by it.
+    were, and rows with an xmin at or above the watermark can only be the current plan's. ``owners``
+    are the oracle predicates of the batch's identities (UPDATE and DELETE judge own rows): a row
+    carries one flag per predicate, and ``own`` holds, per predicate, its rows' locations as one
+    array literal; ``locs`` holds every location so. The steps that look rows up cast them once.
     """
     x = p.text
+    flags = "".join(f", s.o{i}" for i in range(len(owners)))
+    own = ", ".join(f"coalesce(array_agg(s.loc) filter (where s.o{i}), '{{}}')::text" for i in range(len(owners)))
+    cols = "".join(f", {pred} as o{i}" for i, pred in enumerate(owners))
     return Step(
-        "select jsonb_build_object('rows', coalesce(jsonb_agg(jsonb_build_array(s.loc, s.k)), '[]'::jsonb), "
-        "'locs', coalesce(array_agg(s.loc), '{}')::text, "
+        f"select jsonb_build_object('rows', coalesce(jsonb_agg(jsonb_build_array(s.loc, s.k{flags})), '[]'::jsonb), "
+        f"'locs', coalesce(array_agg(s.loc), '{{}}')::text, 'own', jsonb_build_array({own}), "
         "'xid', pg_snapshot_xmax(pg_current_snapshot())::text::bigint % 4294967296) from "
-        f"(select {x['loc']} as loc, {x['key']} as k from {x['t']} t limit {CAP}) s", once=True)
+        f"(select {x['loc']} as loc, {x['key']} as k{cols} from {x['t']} t limit {CAP}) s", once=True)
 
 
-def _at(p: Probe, *, own_only: bool = False) -> str:
-    """Rows at the snapshot's locations (all, or the identity's own): a TID scan in ordinary tables.
+def _at(p: Probe, own: int | None = None) -> str:
+    """Rows at the snapshot's locations (all, or those of owner ``own``): a TID scan in ordinary tables.
 
     The array is cast once (an InitPlan; the outer cast only makes ``any`` read an array, not a subquery).
     """
-    locs = "$1 -> 1 ->> 'own'" if own_only else "$1 -> 0 ->> 'locs'"
+    locs = "$1 -> 0 ->> 'locs'" if own is None else f"$1 -> 0 -> 'own' ->> {own}"
     if p.plain:
         return f"t.ctid = any((select ({locs})::tid[])::tid[])"
     return f"(t.tableoid::text || ':' || t.ctid::text) = any((select ({locs})::text[])::text[])"
 
 
-def _own(p: Probe, pred: str) -> Step:
-    """Full rights, once per batch and predicate: which snapshot rows are the identity's (an array literal)."""
-    loc = p.text["loc"]
-    return Step(f"select jsonb_build_object('own', coalesce(array_agg({loc}), '{{}}')::text, "
-                f"'rows', coalesce(jsonb_agg({loc}), '[]'::jsonb)) from {p.text['t']} t where {_at(p)} and {pred}",
-                once=True)
+def owners(p: Probe, identity: Identity, peers: Sequence[Identity]) -> tuple[str, ...]:
+    """The distinct oracle predicates of the identities probed together (the snapshot flags each)."""
+    return tuple(sorted({p.pred(i) for i in (*peers, identity)}))
 
 
-#: What a plan's measuring step reads: "still" (which snapshot rows are where they were, and whose
-#: they were: UPDATE and DELETE) or "new" (rows written by the plan, with ownership: INSERT and
-#: moves into other tenants). Steps: snapshot, [own if "still"], [prepare], statement, measure.
+#: What a plan's measuring step reads: "still" (which snapshot rows are where they were: UPDATE and
+#: DELETE) or "new" (rows written by the plan, with ownership: INSERT and moves into other tenants).
+#: Steps: snapshot, [prepare], statement, measure.
 Measure = str
 
 
@@ -119,32 +121,29 @@ def _measure(p: Probe, pred: str, what: Measure) -> Step:
 
 
 def _plan(p: Probe, identity: Identity, op: Operation, statement: str, what: Measure,
-          prepare: Step | None = None) -> Plan:
+          prepare: Step | None = None, owned: tuple[str, ...] = ()) -> Plan:
     pred = p.pred(identity)
-    key = ("write", what, pred)
+    key = ("write", what, owned, pred)
     around = p.rendered.get(key)
     if around is None:
-        own = (_own(p, pred),) if what == "still" else ()
-        around = p.rendered[key] = ((_snapshot(p), *own), _measure(p, pred, what))
-    steps = [*around[0], *([prepare] if prepare else [])]
+        around = p.rendered[key] = (_snapshot(p, owned), _measure(p, pred, what))
+    steps = [around[0], *([prepare] if prepare else [])]
     steps += [Step(statement, as_identity=True, returns=False), around[1]]
     return plan(p, identity, _METHOD[op], steps)
 
 
-def _attempt(res: Result, what: Measure, *, prepared: bool = False) -> Attempt:
-    """Read a write plan's result (steps: snapshot, [own], [prepare], statement, measure)."""
-    first = 2 if what == "still" else 1  # the first step after the snapshot's
-    stmt = first + prepared
+def _attempt(res: Result, *, prepared: bool = False, own: int | None = None) -> Attempt:
+    """Read a write plan's result (steps: snapshot, [prepare], statement, measure); ``own``: the owner's flag."""
+    stmt = 1 + prepared
     snap = res.value(0) or {"rows": []}
-    own = set((res.value(1) or {}).get("rows") or []) if what == "still" else set()
     measured = res.value(stmt + 1) or {}
-    before = [[loc, loc in own, key] for loc, key in snap["rows"]]
+    before = [[r[0], own is not None and bool(r[2 + own]), r[1]] for r in snap["rows"]]
     ran = res.failed is None or res.failed >= stmt
     still = measured.get("still")  # None: the plan measured new rows only (nothing is judged as gone)
     gone = {r[0] for r in before} - set(still) if res.error is None and still is not None else set()
     return Attempt(before, gone, list(measured.get("new") or []), res.error, ran,
                    res.error is not None and (res.failed is None or res.failed < stmt),
-                   res.value(first) if prepared else None)
+                   res.value(1) if prepared else None)
 
 
 def _not_probed(p: Probe, identity: Identity, op: Operation, out: Outcome, at: Attempt) -> bool:
@@ -267,23 +266,29 @@ def _ctype(p: Probe, column: str) -> str:
     return next((c.type for c in p.columns if c.name == column), "text")
 
 
-def _patch(p: Probe, identity: Identity, column: str, *, own_only: bool = False) -> Plan:
+def _patch(p: Probe, identity: Identity, column: str, owned: tuple[str, ...], *, own_only: bool = False) -> Plan:
     """``update t set column = <constant>``: the identity's tenant id, else a value the column already holds."""
-    where = f" and {_at(p, own_only=True)}" if own_only else ""
+    where = f" and {_at(p, owned.index(p.pred(identity)))}" if own_only else ""
     t, col, ctype = p.text["t"], p.name(column), _ctype(p, column)
     if column == p.table.tenant_column:
         return _plan(p, identity, "update",
-                     f"update {t} t set {col} = {p.lit(identity.tenant_id)}::{ctype} where true{where}", "still")
+                     f"update {t} t set {col} = {p.lit(identity.tenant_id)}::{ctype} where true{where}", "still",
+                     owned=owned)
     # Read with full rights before the request (step 1), used as a constant: no column is referenced,
     # so PostgreSQL adds no SELECT policy to the UPDATE, exactly as for a PATCH's body.
     value = Step(f"select to_jsonb(min(t.{col}::text)) from {t} t", once=True)
-    return _plan(p, identity, "update", f"update {t} t set {col} = (($1 -> 2) #>> '{{}}')::{ctype} where true{where}",
-                 "still", prepare=value)
+    return _plan(p, identity, "update", f"update {t} t set {col} = (($1 -> 1) #>> '{{}}')::{ctype} where true{where}",
+                 "still", prepare=value, owned=owned)
 
 
-def update_program(p: Probe, identity: Identity) -> Program:
-    """An unfiltered constant PATCH changes only own rows, and no row moves into another tenant."""
+def update_program(p: Probe, identity: Identity, peers: Sequence[Identity] = ()) -> Program:
+    """An unfiltered constant PATCH changes only own rows, and no row moves into another tenant.
+
+    ``peers``: the identities probed in the same batch (their rows are flagged by one snapshot).
+    """
     out = Outcome(p.table.name, identity.name, "update")
+    owned = owners(p, identity, peers)
+    own = owned.index(p.pred(identity))
     if (yield from _settled_by_rights(p, identity, "update", out)):
         return out
     columns = _patch_columns(p, identity)
@@ -291,34 +296,35 @@ def update_program(p: Probe, identity: Identity) -> Program:
         out.skipped = (f"{identity.role} may update no column of {p.table.name} that a PATCH could set to one "
                        "value (set update_column in the contract)")
         return out
-    moves = _move_plans(p, identity)
-    results = yield [_patch(p, identity, columns[0]), *[plan for _, plan in moves]]
-    column, at = columns[0], _attempt(results[0], "still", prepared=columns[0] != p.table.tenant_column)
+    moves = _move_plans(p, identity, owned)
+    results = yield [_patch(p, identity, columns[0], owned), *[plan for _, plan in moves]]
+    column, at = columns[0], _attempt(results[0], prepared=columns[0] != p.table.tenant_column, own=own)
     for candidate in columns[1:]:  # a constraint refused the constant: try the next column
         if at.error is None or error_kind(at.error, p.table) != "constraint":
             break
-        (res,) = yield [_patch(p, identity, candidate)]
-        column, at = candidate, _attempt(res, "still", prepared=candidate != p.table.tenant_column)
+        (res,) = yield [_patch(p, identity, candidate, owned)]
+        column, at = candidate, _attempt(res, prepared=candidate != p.table.tenant_column, own=own)
     out.evidence = {"statement": f"update {p.table.name} set {column} = <constant> where true"}
     if _not_probed(p, identity, "update", out, at):
         return out
     if not _judge_unfiltered(p, identity, "update", out, at,
                              f"UPDATE {p.table.name} SET {column} = <constant> without a filter"):
-        (res,) = yield [_patch(p, identity, column, own_only=True)]
-        _judge_own(p, identity, "update", out, _attempt(res, "still", prepared=column != p.table.tenant_column))
+        (res,) = yield [_patch(p, identity, column, owned, own_only=True)]
+        _judge_own(p, identity, "update", out, _attempt(res, prepared=column != p.table.tenant_column, own=own))
     if out.problem is None and out.inconclusive is None and out.skipped is None:
-        _judge_moves(p, identity, out, [(t, _attempt(r, "new")) for (t, _), r in zip(moves, results[1:], strict=True)])
+        _judge_moves(p, identity, out, [(t, _attempt(r, own=own))
+                                        for (t, _), r in zip(moves, results[1:], strict=True)])
     return out
 
 
-def _move_plans(p: Probe, identity: Identity) -> list[tuple[str, Plan]]:
+def _move_plans(p: Probe, identity: Identity, owned: tuple[str, ...]) -> list[tuple[str, Plan]]:
     """Rows moved into each other tenant in turn (the contract's order): one plan per tenant."""
     column = p.table.tenant_column
     if identity.scope == "all" or not column or column not in p.columns_for(identity.role, "update"):
         return []
     t, col, ctype = p.text["t"], p.name(column), _ctype(p, column)
     return [(other, _plan(p, identity, "update", f"update {t} t set {col} = {p.lit(other)}::{ctype} where true",
-                          "new")) for other in p.tenants if other != identity.tenant_id]
+                          "new", owned=owned)) for other in p.tenants if other != identity.tenant_id]
 
 
 def _judge_moves(p: Probe, identity: Identity, out: Outcome, moves: list[tuple[str, Attempt]]) -> None:
@@ -343,19 +349,21 @@ def _judge_moves(p: Probe, identity: Identity, out: Outcome, moves: list[tuple[s
     out.evidence["moves_into_other_tenants"] = log
 
 
-def delete_program(p: Probe, identity: Identity) -> Program:
-    """A DELETE without a filter removes only own rows."""
+def delete_program(p: Probe, identity: Identity, peers: Sequence[Identity] = ()) -> Program:
+    """A DELETE without a filter removes only own rows (``peers``: as for :func:`update_program`)."""
     out = Outcome(p.table.name, identity.name, "delete")
+    owned = owners(p, identity, peers)
+    own = owned.index(p.pred(identity))
     if (yield from _settled_by_rights(p, identity, "delete", out)):
         return out
-    (res,) = yield [_plan(p, identity, "delete", f"delete from {p.text['t']} t where true", "still")]
-    at = _attempt(res, "still")
+    (res,) = yield [_plan(p, identity, "delete", f"delete from {p.text['t']} t where true", "still", owned=owned)]
+    at = _attempt(res, own=own)
     if _not_probed(p, identity, "delete", out, at):
         return out
     if not _judge_unfiltered(p, identity, "delete", out, at, f"DELETE FROM {p.table.name} without a filter"):
-        (res,) = yield [_plan(p, identity, "delete", f"delete from {p.text['t']} t where true and "
-                                                     f"{_at(p, own_only=True)}", "still")]
-        _judge_own(p, identity, "delete", out, _attempt(res, "still"))
+        (res,) = yield [_plan(p, identity, "delete", f"delete from {p.text['t']} t where true and {_at(p, own)}",
+                              "still", owned=owned)]
+        _judge_own(p, identity, "delete", out, _attempt(res, own=own))
     return out
 
 
@@ -425,8 +433,8 @@ def _template_row(p: Probe, at: Attempt, columns: list[str], tenant: str | None,
     return row
 
 
-def insert_program(p: Probe, identity: Identity) -> Program:
-    """Rows of every other tenant are rejected (42501); pinned own-tenant verdicts hold."""
+def insert_program(p: Probe, identity: Identity, peers: Sequence[Identity] = ()) -> Program:
+    """Rows of every other tenant are rejected (42501); pinned own-tenant verdicts hold (``peers``: unused)."""
     out = Outcome(p.table.name, identity.name, "insert")
     if (yield from _settled_by_rights(p, identity, "insert", out)):
         return out
@@ -436,7 +444,7 @@ def insert_program(p: Probe, identity: Identity) -> Program:
     results = yield [_insert_plan(p, identity, columns, *a) for a in attempts]
     log = []
     for (kind, tenant, index), res in zip(attempts, results, strict=True):
-        at = _attempt(res, "new", prepared=True)
+        at = _attempt(res, prepared=True)
         at.value = _template_row(p, at, columns, tenant, index)
         if at.error is None and at.value is None:
             continue  # no template row of that kind
