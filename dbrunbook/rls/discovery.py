@@ -92,7 +92,8 @@ class TableCatalog:
 
     columns: tuple[Column, ...]
     facts: dict[str, Any]  # relkind, unique_columns, roles: role -> privileges
-    policies: list[dict[str, Any]] = field(default_factory=list)  # as sql/rls_policies_of.sql, by name
+    # As sql/rls_policies_of.sql, by name; None: the relation was locked when the catalog was read.
+    policies: list[dict[str, Any]] | None = field(default_factory=list)
 
 
 def probe_catalog(conn: psycopg.Connection[Any], policy: session.SessionPolicy, tables: Sequence[TableContract],

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from psycopg import sql
 
-from dbrunbook import session
+from dbrunbook import resources, session
 from dbrunbook.exceptions import first_line
 from dbrunbook.outcomes import Inconclusive
 from dbrunbook.rls.contract import Identity, Operation, TableContract
@@ -196,10 +196,13 @@ class Probe:
         """
         return {}
 
-    @property
+    @cached_property
     def policies(self) -> list[dict[str, Any]]:
-        """The table's policies (rls_probe_catalog.sql), read once."""
-        return self._catalog.policies
+        """The table's policies (rls_probe_catalog.sql), read once; on their own if it was locked then."""
+        read = self._catalog.policies
+        if read is not None:
+            return read
+        return session.query(self.conn, self.policy, resources.sql("rls_policies_of"), {"tables": [self.table.name]})
 
     def policy_sql(self, role: str, op: Operation) -> str:
         """``CREATE POLICY`` text of every policy that applies to ``role`` for ``op`` (for the report)."""

@@ -35,6 +35,12 @@ select w.schema || '.' || w.relname as name,
                  from pg_catalog.pg_attribute a
                  left join pg_catalog.pg_index pk on pk.indrelid = c.oid and pk.indisprimary
                  where a.attrelid = c.oid and a.attnum > 0 and not a.attisdropped), '[]') as columns,
+       -- pg_get_expr opens the relation (ACCESS SHARE): behind another session's ACCESS EXCLUSIVE,
+       -- held or queued, it would wait and time this whole query out, leaving every table without a
+       -- verdict. Such a relation's policies are null here and read on their own when a report needs them.
+       case when exists (select 1 from pg_catalog.pg_locks l
+                         where l.locktype = 'relation' and l.relation = c.oid and l.mode = 'AccessExclusiveLock'
+                           and l.pid <> pg_catalog.pg_backend_pid()) then null else
        coalesce((select jsonb_agg(jsonb_build_object(
                    'qualified', w.schema || '.' || w.relname,
                    'policy', p.polname,
@@ -45,7 +51,7 @@ select w.schema || '.' || w.relname as name,
                                       from unnest(p.polroles) r), array['public']),
                    'using_expr', coalesce(pg_catalog.pg_get_expr(p.polqual, p.polrelid), ''),
                    'check_expr', coalesce(pg_catalog.pg_get_expr(p.polwithcheck, p.polrelid), '')) order by p.polname)
-                 from pg_catalog.pg_policy p where p.polrelid = c.oid), '[]') as policies
+                 from pg_catalog.pg_policy p where p.polrelid = c.oid), '[]') end as policies
 from unnest(%(schemas)s::text[], %(tables)s::text[]) as w(schema, relname)
 join pg_catalog.pg_namespace n on n.nspname = w.schema
 join pg_catalog.pg_class c on c.relnamespace = n.oid and c.relname = w.relname;
