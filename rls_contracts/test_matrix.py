@@ -61,6 +61,26 @@ def _cell(check: Check, contract: Contract, probe: matrix.Probe, out: matrix.Out
     return verdict, grid
 
 
+def _ahead(request: pytest.FixtureRequest, target: Target, db: Any, contract: Contract,
+           op: str) -> list[matrix.Probe]:
+    """Probes of the next selected nodes' tables of the same operation (matrix.run_table batches them).
+
+    Taken from the run's selected items, so a -k run never probes a deselected table; tables the
+    lock guard saw locked are left to their own node (which skips them) instead of waiting in a batch.
+    """
+    items = request.session.items
+    at = items.index(request.node)
+    locked = lockguard.exclusive_locks(target, db)
+    later = [n.table for item in items[at + 1:at + 1 + matrix.AHEAD_TABLES]
+             if (n := matrix_cells.node_of(item)) is not None and n.operation == op and n.table not in locked
+             and f"[{n.table}-{target.name}]" in item.nodeid]
+    if not later:
+        return []
+    seed = contract.seed_sql if not target.spec.read_only else None
+    found = matrix.probes(db, target.policy, contract.tables, tuple(contract.tenants.values()), seed)
+    return [found[t] for t in later if t in found and found[t].columns]
+
+
 def _run(request: pytest.FixtureRequest, target: Target, db: Any, check: Check, contract: Contract,
          node: matrix_cells.MatrixNode) -> None:
     """Probe every identity of one table and operation; each cell gets its own verdict (matrix_cells.py).
@@ -78,8 +98,9 @@ def _run(request: pytest.FixtureRequest, target: Target, db: Any, check: Check, 
                            fix="connect as postgres (NOSUPERUSER BYPASSRLS on Supabase)", scope="bypassrls")
     lockguard.skip_if_locked(target, db, relations=[table])
     probe = table_probe(target, db, contract, table)
-    cells = [_cell(check, contract, probe, out)
-             for out in matrix.run_table(probe, contract.identities, op)]  # type: ignore[arg-type]
+    outcomes = matrix.run_table(probe, contract.identities, op,  # type: ignore[arg-type]
+                                ahead=_ahead(request, target, db, contract, op))
+    cells = [_cell(check, contract, probe, out) for out in outcomes]
     request.node.stash[matrix_cells.VERDICTS] = {v.identity: v for v, _ in cells}
     cell_property(request.node, [grid for _, grid in cells])
     failing = [(v, grid) for v, grid in cells if v.finding is not None]
