@@ -214,6 +214,13 @@ def run_seed(conn: psycopg.Connection[Any]) -> None:
 def probe_transaction(conn: psycopg.Connection[dict[str, Any]], policy: SessionPolicy) -> Iterator[
         psycopg.Connection[dict[str, Any]]]:
     """One bounded transaction that always ends in ROLLBACK: probes never commit anything."""
+    from psycopg.pq import TransactionStatus
+
+    if conn.info.transaction_status == TransactionStatus.INERROR:
+        # A statement run outside a probe transaction failed (a 1 ms statement_timeout can cancel
+        # anything) and left the session aborted: this probe starts clean instead of failing with
+        # InFailedSqlTransaction, which would read as a crashed check.
+        conn.rollback()
     try:
         set_local_timeouts(conn, policy.thresholds)
         run_seed(conn)
