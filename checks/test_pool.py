@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import pytest
 
-from dbrunbook import pool
+from dbrunbook import pool, urls
 from dbrunbook.checking import Check
 from dbrunbook.config import ServiceSpec
 from dbrunbook.outcomes import Inconclusive
@@ -88,7 +88,7 @@ def test_services_behind_a_transaction_pooler_turn_prepared_statements_off(targe
         url = pool.service_url(service, target.dsn)
         if url.url is None:
             continue
-        hint = pool.pooler_hint(url.url)
+        hint = urls.pooler_hint(url.url)
         try:
             probed = pool.probe_pooling_if_room(url.url, target.spec.thresholds)
         except Exception as exc:  # unreachable: pool.service_ready reports why

@@ -82,20 +82,6 @@ def service_url(service: ServiceSpec, target_dsn: str | None) -> ServiceUrl:
                                             "'SUPABASE_DB_URL (or DATABASE_URL) is required'")
 
 
-def pooler_hint(url: str) -> str | None:
-    """What the URL says about a pooler: ``transaction`` (port 6543), ``session`` (pooler host :5432), or None."""
-    try:
-        parts = urls.parse(url)
-    except ValueError:
-        return None
-    host, port, user = parts.host, parts.port or 5432, parts.user
-    if port == 6543:
-        return "transaction"
-    if host.endswith(".pooler.supabase.com") or (user.startswith("postgres.") and len(user) > len("postgres.")):
-        return "session"
-    return None
-
-
 class _Capture(logging.Handler):
     """Keeps psycopg_pool's connection errors (the pool logs them and retries)."""
 
@@ -258,7 +244,7 @@ def prove_headroom(service: ServiceSpec, url: ServiceUrl, thresholds: Thresholds
     room.proven.append(f"server {server.describe()}: {server.usage.describe()}; {free} slot(s) free for ordinary "
                        f"roles, {left} after this pool")
     if left < keep:
-        room.mode = service.pooler_mode or pooler_hint(url.url) or "unknown"
+        room.mode = service.pooler_mode or urls.pooler_hint(url.url) or "unknown"
         room.refused = (f"not opened: {service.name}'s pool_max_size {service.pool_max_size} would leave "
                         f"{max(0, left)} of {free} free slots on {server.describe()} (the probe keeps at least "
                         f"{keep}, pool_keep_free_slots); connections.service_pools reports the headroom")
@@ -293,7 +279,7 @@ def prove_headroom(service: ServiceSpec, url: ServiceUrl, thresholds: Thresholds
 def _mode(service: ServiceSpec, url: ServiceUrl, server: Server, thresholds: Thresholds) -> str:
     """direct, session or transaction: declared, told by the URL, or probed when the ports differ."""
     assert url.url is not None
-    said = service.pooler_mode or pooler_hint(url.url)
+    said = service.pooler_mode or urls.pooler_hint(url.url)
     if said:
         return said
     where = urls.address(url.url)

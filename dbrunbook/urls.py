@@ -425,3 +425,17 @@ def unparsable_reason(url: str) -> str | None:
         if port and not (port.isdigit() and 1 <= int(port) <= 65535):
             return "the port is not a number from 1 to 65535"
     return None
+
+
+def pooler_hint(url: str) -> str | None:
+    """What the URL says about a pooler: ``transaction`` (port 6543), ``session`` (pooler host :5432), or None."""
+    try:
+        parts = parse(url)
+    except ValueError:
+        return None
+    host, port, user = parts.host, parts.port or 5432, parts.user
+    if port == 6543:
+        return "transaction"
+    if host.endswith(".pooler.supabase.com") or (user.startswith("postgres.") and len(user) > len("postgres.")):
+        return "session"
+    return None
