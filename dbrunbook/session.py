@@ -20,6 +20,7 @@ import contextlib
 import functools
 import os
 import socket
+import threading
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
@@ -210,24 +211,38 @@ def run_seed(conn: psycopg.Connection[Any]) -> None:
         conn.execute("release savepoint dbrunbook_seed")
 
 
+#: Probe transactions of this process take turns, whichever connection of the target they run on
+#: (the RLS matrix may probe ahead on a second one, dbrunbook/rls/prefetch.py): two transactions
+#: seeding or inserting the same keys would otherwise wait on each other's uncommitted rows until
+#: lock_timeout, and a verdict would depend on timing.
+_TURN = threading.RLock()
+
+
 @contextmanager
 def probe_transaction(conn: psycopg.Connection[dict[str, Any]], policy: SessionPolicy) -> Iterator[
         psycopg.Connection[dict[str, Any]]]:
     """One bounded transaction that always ends in ROLLBACK: probes never commit anything."""
     from psycopg.pq import TransactionStatus
 
-    if conn.info.transaction_status == TransactionStatus.INERROR:
-        # A statement run outside a probe transaction failed (a 1 ms statement_timeout can cancel
-        # anything) and left the session aborted: this probe starts clean instead of failing with
-        # InFailedSqlTransaction, which would read as a crashed check.
-        conn.rollback()
+    # The other connection's transaction is bounded by its own deadlines; twice that is a bug, not a wait.
+    if not _TURN.acquire(timeout=2 * (client_timeout_s(policy.thresholds) + CLIENT_GRACE_S)):
+        raise Inconclusive("timeout", "another probe transaction of this run did not end within its deadlines",
+                           fix="rerun; report it as a dbrunbook bug if it repeats")
     try:
-        set_local_timeouts(conn, policy.thresholds)
-        run_seed(conn)
-        yield conn
-    finally:
-        if not conn.closed:
+        if conn.info.transaction_status == TransactionStatus.INERROR:
+            # A statement run outside a probe transaction failed (a 1 ms statement_timeout can cancel
+            # anything) and left the session aborted: this probe starts clean instead of failing with
+            # InFailedSqlTransaction, which would read as a crashed check.
             conn.rollback()
+        try:
+            set_local_timeouts(conn, policy.thresholds)
+            run_seed(conn)
+            yield conn
+        finally:
+            if not conn.closed:
+                conn.rollback()
+    finally:
+        _TURN.release()
 
 
 #: Tries of the first statement of a transaction: a role whose own statement_timeout is tiny (1 ms)

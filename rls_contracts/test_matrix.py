@@ -6,6 +6,7 @@ verdict in every report (dbrunbook/matrix_cells.py).
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from datetime import date
 from typing import Any
 
@@ -16,7 +17,7 @@ from dbrunbook import lockguard, matrix_cells
 from dbrunbook.checking import Check
 from dbrunbook.outcomes import Inconclusive
 from dbrunbook.redact import REDACTOR
-from dbrunbook.rls import matrix
+from dbrunbook.rls import matrix, prefetch
 from dbrunbook.rls.contract import Contract
 from dbrunbook.targets import Target
 
@@ -61,24 +62,56 @@ def _cell(check: Check, contract: Contract, probe: matrix.Probe, out: matrix.Out
     return verdict, grid
 
 
-def _ahead(request: pytest.FixtureRequest, target: Target, db: Any, contract: Contract,
-           op: str) -> list[matrix.Probe]:
-    """Probes of the next selected nodes' tables of the same operation (matrix.run_table batches them).
+def _target_of(item: pytest.Item) -> str | None:
+    """The name of the target a node runs against (the plugin parametrizes every check by target)."""
+    callspec = getattr(item, "callspec", None)
+    return callspec.params.get("_dbrunbook_target") if callspec is not None else None
+
+
+def _later_tables(items: list[pytest.Item], at: int, target: str, locked: Collection[str], op: str) -> tuple[str, ...]:
+    """The tables of the next selected nodes of the same operation and target (matrix.run_table batches them).
 
     Taken from the run's selected items, so a -k run never probes a deselected table; tables the
     lock guard saw locked are left to their own node (which skips them) instead of waiting in a batch.
     """
-    items = request.session.items
-    at = items.index(request.node)
-    locked = lockguard.exclusive_locks(target, db)
-    later = [n.table for item in items[at + 1:at + 1 + matrix.AHEAD_TABLES]
-             if (n := matrix_cells.node_of(item)) is not None and n.operation == op and n.table not in locked
-             and f"[{n.table}-{target.name}]" in item.nodeid]
-    if not later:
-        return []
+    return tuple(n.table for item in items[at + 1:at + 1 + matrix.AHEAD_TABLES]
+                 if (n := matrix_cells.node_of(item)) is not None and n.operation == op and n.table not in locked
+                 and _target_of(item) == target)
+
+
+def _probes(target: Target, db: Any, contract: Contract) -> dict[str, matrix.Probe]:
+    """Every contracted table's probe that the database has (one catalog query, cached)."""
     seed = contract.seed_sql if not target.spec.read_only else None
     found = matrix.probes(db, target.policy, contract.tables, tuple(contract.tenants.values()), seed)
-    return [found[t] for t in later if t in found and found[t].columns]
+    return {name: p for name, p in found.items() if p.columns}
+
+
+#: The prefetch of each target (None: this target probes on its one connection), from its first matrix node.
+_PREFETCH: dict[str, prefetch.Prefetch | None] = {}
+
+
+def _prefetched(request: pytest.FixtureRequest, target: Target, db: Any, contract: Contract,
+                node: matrix_cells.MatrixNode) -> list[matrix.Outcome] | None:
+    """The node's outcomes probed ahead on a second connection (rls/prefetch.py); None: probe here.
+
+    The first matrix node of a target plans every later selected matrix node of it (minus tables the
+    lock guard saw locked) and starts the thread, when the target allows a second connection.
+    """
+    if target.name not in _PREFETCH:
+        _PREFETCH[target.name] = None
+        if prefetch.refusal(target, db) is None:
+            items = request.session.items
+            locked = lockguard.exclusive_locks(target, db)
+            steps = [prefetch.Step(n.table, n.operation, _later_tables(items, at, target.name, locked,  # type: ignore[arg-type]
+                                                                        n.operation))
+                     for at in range(items.index(request.node), len(items))
+                     if (n := matrix_cells.node_of(items[at])) is not None and _target_of(items[at]) == target.name
+                     and n.table not in locked]
+            started = prefetch.Prefetch(target, _probes(target, db, contract), contract.identities, steps).start()
+            request.config.add_cleanup(started.stop)
+            _PREFETCH[target.name] = started
+    running = _PREFETCH[target.name]
+    return running.outcomes(node.table, node.operation) if running is not None else None  # type: ignore[arg-type]
 
 
 def _run(request: pytest.FixtureRequest, target: Target, db: Any, check: Check, contract: Contract,
@@ -98,8 +131,13 @@ def _run(request: pytest.FixtureRequest, target: Target, db: Any, check: Check, 
                            fix="connect as postgres (NOSUPERUSER BYPASSRLS on Supabase)", scope="bypassrls")
     lockguard.skip_if_locked(target, db, relations=[table])
     probe = table_probe(target, db, contract, table)
-    outcomes = matrix.run_table(probe, contract.identities, op,  # type: ignore[arg-type]
-                                ahead=_ahead(request, target, db, contract, op))
+    outcomes = _prefetched(request, target, db, contract, node)
+    if outcomes is None:
+        items = request.session.items
+        probes = _probes(target, db, contract)
+        later = _later_tables(items, items.index(request.node), target.name, lockguard.exclusive_locks(target, db), op)
+        outcomes = matrix.run_table(probe, contract.identities, op,  # type: ignore[arg-type]
+                                    ahead=[probes[t] for t in later if t in probes])
     cells = [_cell(check, contract, probe, out) for out in outcomes]
     request.node.stash[matrix_cells.VERDICTS] = {v.identity: v for v, _ in cells}
     cell_property(request.node, [grid for _, grid in cells])

@@ -210,16 +210,25 @@ def test_a_password_in_the_targets_file_is_refused_in_every_url_form(product: Pr
     assert "Hunter2-toml" not in run.output
 
 
-@pytest.mark.fault(scenario="server frozen (SIGSTOP) in the middle of the RLS read matrix",
-                   expect="run ends bounded; 'stopped answering' (target_gone); no P0 and no RLS verdict from the "
-                          "cells after the freeze; reports written")
-def test_frozen_server_mid_rls_matrix_gives_no_false_verdict(product: Product) -> None:
+@pytest.mark.parametrize(("marker", "extra"), [
+    pytest.param("triage", "", marks=pytest.mark.fault(
+        scenario="server frozen (SIGSTOP) in the middle of the RLS read matrix",
+        expect="run ends bounded; 'stopped answering' (target_gone); no P0 and no RLS verdict from the "
+               "cells after the freeze; reports written"), id="read-only"),
+    # Writable: the matrix runs ahead on a second connection (dbrunbook/rls/prefetch.py) when the freeze hits.
+    pytest.param("rls", "read_only = false", marks=pytest.mark.fault(
+        scenario="server frozen (SIGSTOP) in the middle of the RLS matrix probed ahead on a second connection "
+                 "(writable target)",
+        expect="run ends bounded; 'stopped answering' (target_gone); no P0 and no RLS verdict from the "
+               "cells after the freeze; reports written"), id="writable-probed-ahead"),
+])
+def test_frozen_server_mid_rls_matrix_gives_no_false_verdict(product: Product, marker: str, extra: str) -> None:
     in_matrix = ("select exists (select from pg_catalog.pg_stat_activity where application_name = 'dbrunbook' "
                  "and query ~ 'jsonb_build_object|dbrunbook\\.batch')")
     with own_demo_server() as (server, info):
         assert server.server is not None
-        run = _run_frozen(product, ("rls_contracts/test_matrix.py", "-m", "triage"), demo_target(_FAST), info.dsn,
-                          info.admin_dsn, server.server.process.pid, in_matrix)
+        run = _run_frozen(product, ("rls_contracts/test_matrix.py", "-m", marker), demo_target(extra + _FAST),
+                          info.dsn, info.admin_dsn, server.server.process.pid, in_matrix)
     assert run.returncode not in (0, 1, 3), run.output  # inconclusive, not a verdict failure nor a crash
     assert [r for r in run.results if "stopped answering at " in str(r.get("message") or "")], run.output
     assert not [r for r in run.results if r.get("severity") == "P0" and r["outcome"] == "failed"], run.output

@@ -155,6 +155,13 @@ class Target:
                 raise
         return self._conn
 
+    def another_connection(self) -> psycopg.Connection[dict[str, Any]]:
+        """A second probe connection with the same settings and deadlines; the caller proves headroom first.
+
+        A missed deadline on it marks the target gone, as on the shared one.
+        """
+        return self._connect()
+
     def close(self) -> None:
         """Close the probe connection."""
         if self._conn is not None and not self._conn.closed:
