@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -69,14 +70,17 @@ class ServerLog:
         self.start = self.path.stat().st_size
 
 
-@pytest.fixture(scope="module")
-def logged_server() -> Iterator[tuple[str, ServerLog]]:
-    """The demo project on its own throwaway server, logging every statement with its application_name."""
+@contextmanager
+def logging_demo_server(setup_sql: str = "") -> Iterator[tuple[str, ServerLog]]:
+    """The demo project on its own throwaway server (``setup_sql`` run first, as superuser), logging
+    every statement with its pid and application_name."""
     server = EmbeddedServer(demo_workdir())
     info = server.start()
     assert server.server is not None
     try:
         with psycopg.connect(info.admin_dsn, autocommit=True) as conn:
+            if setup_sql:
+                conn.execute(setup_sql)
             conn.execute("alter system set log_statement = 'all'")
             conn.execute(f"alter system set log_line_prefix = '{PREFIX}'")
             conn.execute("alter system set log_min_messages = 'warning'")
@@ -84,6 +88,13 @@ def logged_server() -> Iterator[tuple[str, ServerLog]]:
         yield info.dsn, ServerLog(server.server.logfile)
     finally:
         server.stop()
+
+
+@pytest.fixture(scope="module")
+def logged_server() -> Iterator[tuple[str, ServerLog]]:
+    """The demo project on its own throwaway server, logging every statement with its application_name."""
+    with logging_demo_server() as logged:
+        yield logged
 
 
 def _ours(entries: list[Entry]) -> list[Entry]:

@@ -9,14 +9,11 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-import psycopg
 import pytest
-from test_readonly_proof import PREFIX, ServerLog, _ours, _statements
+from test_readonly_proof import ServerLog, _ours, _statements, logging_demo_server
 from test_rls_probes import verdicts
 
 from conftest import Product, ProductRun, demo_target
-from dbrunbook.resources import demo_workdir
-from dbrunbook.targets.embedded import EmbeddedServer
 
 FAULTS = """
 alter policy "Tenant members can view contacts" on public.contacts using (true);
@@ -29,18 +26,8 @@ RUNNER = "do $dbrunbook$"
 @pytest.fixture(scope="module")
 def faulty_logged_demo() -> Iterator[tuple[str, ServerLog]]:
     """The demo with FAULTS on its own server, logging every statement with its pid and application_name."""
-    server = EmbeddedServer(demo_workdir())
-    info = server.start()
-    assert server.server is not None
-    try:
-        with psycopg.connect(info.admin_dsn, autocommit=True) as conn:
-            conn.execute(FAULTS)
-            conn.execute("alter system set log_statement = 'all'")
-            conn.execute(f"alter system set log_line_prefix = '{PREFIX}'")
-            conn.execute("select pg_catalog.pg_reload_conf()")
-        yield info.dsn, ServerLog(server.server.logfile)
-    finally:
-        server.stop()
+    with logging_demo_server(FAULTS) as logged:
+        yield logged
 
 
 def _matrix_run(product: Product, dsn: str, log: ServerLog, extra: str) -> tuple[ProductRun, list[int], set[int]]:
