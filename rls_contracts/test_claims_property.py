@@ -53,7 +53,11 @@ SEED = 20261204
 _META_KEYS = ("tenant_id", "org_id", "organization_id", "company_id", "account_id", "team_id", "workspace_id", "orgs",
               "role", "is_admin")
 #: Values of the tampers that take one from a short list.
-_ROLES = ("service_role", "postgres", "supabase_admin", "anon")
+#: PostgREST runs a request as the role its token's ``role`` claim names, so a bent role is a request as
+#: that role, with the user's other claims. Only ``anon``: PostgREST's authenticator cannot switch to
+#: ``postgres`` or ``supabase_admin`` (the request is refused), and ``service_role`` bypasses RLS by
+#: design (every row of every table, a leak of nothing but the key).
+_ROLES = ("anon",)
 _AALS = ("aal2", "aal3", "")
 _AUDIENCES = ("anon", "service_role", None)
 _JUNK_TENANTS = (42, "", "*")
@@ -143,7 +147,8 @@ def _trusted(contract: Contract, forged_claims: dict[str, Any], user: str) -> Id
     tenant = carried if isinstance(carried, str) and carried in contract.tenants.values() else None
     sub = forged_claims.get("sub")
     sub = sub if isinstance(sub, str) and _UUID.fullmatch(sub) else None
-    return Identity(f"forged({user})", "authenticated", forged_claims, tenant_id=tenant, sub=sub)
+    role = "anon" if forged_claims.get("role") == "anon" else "authenticated"  # the role the request runs as
+    return Identity(f"forged({user})", role, forged_claims, tenant_id=tenant, sub=sub)
 
 
 @dataclasses.dataclass

@@ -9,7 +9,7 @@ import pytest
 from databases import clones
 from test_rls_membership import membership_server  # noqa: F401 (a fixture)
 
-from conftest import REPO, Product, ProductRun, url_target
+from conftest import REPO, Product, ProductRun, demo_target, url_target
 from dbrunbook.targets.embedded import EmbeddedInfo
 
 TEST_FILE = "rls_contracts/test_claims_property.py"
@@ -85,3 +85,25 @@ def test_membership_policy_trusting_user_metadata_is_caught(product: Product,
     assert forged(run)["outcome"] == "failed", run.output[-3000:]
     message = str(forged(run)["message"])
     assert "public.projects" in message and "org_id" in message and "claims (shrunk): {" in message
+
+
+#: A policy for anon that trusts a user's claims (anon granted SELECT, as hosted grants it by default):
+#: only a request as anon carrying them reads anything.
+ANON_TRUSTS_SUB = ("grant select on public.contacts to anon; "
+                   'create policy "Anon with a user token reads contacts" on public.contacts for select to anon '
+                   "using (((select auth.jwt()) ->> 'sub') is not null);")
+
+
+@pytest.mark.fault(scenario="a policy for anon that reads the sub claim (the role claim bent to anon, the user's "
+                            "other claims kept)",
+                   expect="rls.forged_claims fails P0, bent: role=\"anon\" (the role tamper used to be overwritten "
+                          "by the identity's role: it probed nothing)")
+def test_role_claim_bent_to_anon_runs_the_request_as_anon(product: Product,
+                                                          demo_clone: Callable[[str], str]) -> None:
+    dsn = demo_clone(ANON_TRUSTS_SUB)
+    run = product.run(TEST_FILE, "--target=t", targets_toml=demo_target("read_only = false"), env={"T_DB_URL": dsn},
+                      timeout=240)
+    assert forged(run)["outcome"] == "failed", run.output[-3000:]
+    message = str(forged(run)["message"])
+    assert "LEAK with forged claims" in message and "public.contacts" in message, message
+    assert 'bent: role="anon")' in message, message
