@@ -15,7 +15,6 @@ import pytest
 from conftest import cell_property, pending_cell, table_probe
 from dbrunbook import lockguard, matrix_cells
 from dbrunbook.checking import Check
-from dbrunbook.outcomes import Inconclusive
 from dbrunbook.redact import REDACTOR
 from dbrunbook.rls import matrix, prefetch
 from dbrunbook.rls.contract import Contract
@@ -124,11 +123,8 @@ def _run(request: pytest.FixtureRequest, target: Target, db: Any, check: Check, 
     __tracebackhide__ = True
     table, op = node.table, node.operation
     cell_property(request.node, [pending_cell(table, i, op) for i in node.identities])
-    reach = target.reachability()
-    if not (reach.bypassrls or reach.superuser):  # one cause for every cell of the run
-        raise Inconclusive("rights", f"{target.name}: the probe role {reach.current_user!r} lacks BYPASSRLS, so the "
-                           "oracle cannot see every row: no RLS cell has a verdict",
-                           fix="connect as postgres (NOSUPERUSER BYPASSRLS on Supabase)", scope="bypassrls")
+    # A probe role without BYPASSRLS never gets here: the target fixture raises the one ``rights`` cause
+    # for every check marked bypassrls (dbrunbook/plugin.py ORACLE_CHECKS, factories._require_bypassrls).
     lockguard.skip_if_locked(target, db, relations=[table])
     probe = table_probe(target, db, contract, table)
     outcomes = _prefetched(request, target, db, contract, node)
