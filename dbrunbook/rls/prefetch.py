@@ -25,6 +25,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from dbrunbook import connections, session, urls
+from dbrunbook.exceptions import first_line
 from dbrunbook.outcomes import Inconclusive
 from dbrunbook.rls import matrix
 from dbrunbook.rls.contract import Identity, Operation
@@ -51,7 +52,12 @@ def refusal(target: Target, conn: psycopg.Connection[dict[str, Any]]) -> str | N
         return "read-only target: each cell is its own request on the one probe connection"
     if not target.dsn or urls.pooler_hint(target.dsn):
         return "the DB URL is a pooler's: its client slots are not ours to prove"
-    usage = connections.usage(conn, target.policy)
+    import psycopg
+
+    try:
+        usage = connections.usage(conn, target.policy)
+    except psycopg.Error as exc:  # a cancelled or refused read: headroom not proven, so one connection
+        return f"headroom not proven ({first_line(exc)})"
     keep = target.spec.thresholds.pool_keep_free_slots
     if usage.headroom - 1 < keep:
         return f"{usage.describe()}: one more connection would leave fewer than {keep} free (pool_keep_free_slots)"
