@@ -93,17 +93,22 @@ def _prefetched(request: pytest.FixtureRequest, target: Target, db: Any, contrac
                 node: matrix_cells.MatrixNode) -> list[matrix.Outcome] | None:
     """The node's outcomes probed ahead on a second connection (rls/prefetch.py); None: probe here.
 
-    The first matrix node of a target plans every later selected matrix node of it (minus tables the
-    lock guard saw locked) and starts the thread, when the target allows a second connection.
+    The first matrix node of a target plans the later selected matrix nodes of it (minus tables the
+    lock guard saw locked) up to the first node of another check, and starts the thread, when the
+    target allows a second connection. Up to that node only: the main thread waits for each
+    outcome, so the thread is done before another check's probe transaction (forged claims holds
+    one for its whole test) could keep it waiting for its turn; matrix nodes after it probe themselves.
     """
     if target.name not in _PREFETCH:
         _PREFETCH[target.name] = None
         if prefetch.refusal(target, db) is None:
             items = request.session.items
+            start = items.index(request.node)
+            end = next((at for at in range(start, len(items)) if matrix_cells.node_of(items[at]) is None), len(items))
             locked = lockguard.exclusive_locks(target, db)
             steps = [prefetch.Step(n.table, n.operation, _later_tables(items, at, target.name, locked,  # type: ignore[arg-type]
                                                                         n.operation))
-                     for at in range(items.index(request.node), len(items))
+                     for at in range(start, end)
                      if (n := matrix_cells.node_of(items[at])) is not None and _target_of(items[at]) == target.name
                      and n.table not in locked]
             started = prefetch.Prefetch(target, _probes(target, db, contract), contract.identities, steps).start()
