@@ -18,6 +18,7 @@ import argparse
 import json
 import os
 import re
+import resource
 import shutil
 import statistics
 import subprocess
@@ -54,6 +55,13 @@ class Side:
     code: int
     note: str = ""
     probing_s: float = 0.0  # ours: summed call time of the matrix nodes (the probes themselves)
+    cpu_s: float = 0.0  # user + system CPU of the tool's processes (pytest; perl and psql), not the server's
+
+
+def _children_cpu_s() -> float:
+    """User + system CPU seconds of the finished child processes so far (what a subprocess.run added)."""
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
 
 
 def run_ours(dsn: str, contract: Path, n: str, *select: str) -> Side:
@@ -64,10 +72,10 @@ def run_ours(dsn: str, contract: Path, n: str, *select: str) -> Side:
     toml.write_text('[targets.bench]\nkind = "url"\ndb_url_env = "BENCH_RLS_DB_URL"\nread_only = false\n')
     cmd = [sys.executable, "-m", "pytest", "-m", "rls", "--target=bench", f"--targets-file={toml}",
            f"--contracts={contract}", f"--reports-dir={reports}", "-q", "-p", "no:cacheprovider", *select]
-    t0 = time.monotonic()
+    t0, cpu0 = time.monotonic(), _children_cpu_s()
     proc = subprocess.run(cmd, cwd=REPO, env=user_env({"BENCH_RLS_DB_URL": dsn}), capture_output=True, text=True,
                           timeout=TIMEOUT, check=False)
-    wall = time.monotonic() - t0
+    wall, cpu = time.monotonic() - t0, _children_cpu_s() - cpu0
     (WORK / f"ours-{n}.out").write_text(proc.stdout + proc.stderr)
     bundles = sorted(reports.glob("*.json"))
     results = json.loads(bundles[-1].read_text())["results"] if bundles else []
@@ -76,16 +84,16 @@ def run_ours(dsn: str, contract: Path, n: str, *select: str) -> Side:
     note = "; ".join(sorted({r["check_id"] for r in failed}))[:200]
     return Side(wall, len(cells), sum(r["outcome"] == "passed" for r in cells),
                 sum(r["outcome"] == "failed" for r in cells), len(results), proc.returncode,
-                f"failed: {note}" if note else "", sum(float(r.get("duration_s") or 0) for r in cells))
+                f"failed: {note}" if note else "", sum(float(r.get("duration_s") or 0) for r in cells), cpu)
 
 
 def run_pgtap(port: int, password: str, path: Path, probes: int, n: str) -> Side:
     """`pg_prove` on the generated file, as the project's `postgres` role (password only in the env)."""
     cmd = ["pg_prove", "-h", "127.0.0.1", "-p", str(port), "-U", "postgres", "-d", "postgres", str(path)]
-    t0 = time.monotonic()
+    t0, cpu0 = time.monotonic(), _children_cpu_s()
     proc = subprocess.run(cmd, cwd=WORK, env=user_env({"PGPASSWORD": password}), capture_output=True, text=True,
                           timeout=TIMEOUT, check=False)
-    wall = time.monotonic() - t0
+    wall, cpu = time.monotonic() - t0, _children_cpu_s() - cpu0
     out = proc.stdout + proc.stderr
     (WORK / f"pg_prove-{n}.out").write_text(out)
     tests = re.search(r"Tests=(\d+)", out)
@@ -93,7 +101,7 @@ def run_pgtap(port: int, password: str, path: Path, probes: int, n: str) -> Side
     ran = int(tests.group(1)) if tests else 0
     bad = int(failed[0][0]) if failed else 0
     note = "" if "Result: PASS" in out else (out.strip().splitlines() or ["no output"])[-1][:200]
-    return Side(wall, probes, ran - bad, bad, ran, proc.returncode, note)
+    return Side(wall, probes, ran - bad, bad, ran, proc.returncode, note, cpu_s=cpu)
 
 
 def main() -> int:
@@ -139,15 +147,19 @@ def main() -> int:
           f"({', '.join(project.IDENTITIES)}) x {len(project.OPERATIONS)} operations = {t.probes} probes; "
           f"PostgreSQL {info.pg_version}, {os.cpu_count()} cores; wall time end to end"
           f"{f', median of {args.runs} runs' if args.runs > 1 else ''}\n")
-    print("| Tool | Wall time (s) | Probes | Probes/s | Lines a user writes | Result | Exit code |")
-    print("|---|---:|---:|---:|---:|---|---:|")
+    # CPU of the tool's own processes (median): how much of the wall time the client side is, on
+    # this machine; the server's CPU is not in it (pg_stat_statements shows that part).
+    print("| Tool | Wall time (s) | Client CPU (s) | Probes | Probes/s | Lines a user writes | Result | Exit code |")
+    print("|---|---:|---:|---:|---:|---:|---|---:|")
     for label, runs in (("dbrunbook `pytest -m rls` (matrix + structure + lints + forged claims)", full),
                         ("dbrunbook `pytest -m rls rls_contracts/test_matrix.py` (matrix only)", matrix)):
         o, wall = runs[-1], statistics.median(s.wall_s for s in runs)
-        print(f"| {label} | {wall:.1f} | {o.probes} | {o.probes / wall:.0f} | {o_lines} | {o.passed} passed, "
-              f"{o.failed} failed matrix cells ({o.nodes} results in all) | {o.code} |")
-    print(f"| pgTAP file under `pg_prove` | {t_wall:.1f} | {t.probes} | {t.probes / t_wall:.0f} | {t_lines} | "
-          f"{t.passed}/{tap.assertions} assertions ok | {t.code} |")
+        cpu = statistics.median(s.cpu_s for s in runs)
+        print(f"| {label} | {wall:.1f} | {cpu:.1f} | {o.probes} | {o.probes / wall:.0f} | {o_lines} | {o.passed} "
+              f"passed, {o.failed} failed matrix cells ({o.nodes} results in all) | {o.code} |")
+    t_cpu = statistics.median(s.cpu_s for s in theirs)
+    print(f"| pgTAP file under `pg_prove` | {t_wall:.1f} | {t_cpu:.1f} | {t.probes} | {t.probes / t_wall:.0f} | "
+          f"{t_lines} | {t.passed}/{tap.assertions} assertions ok | {t.code} |")
     f_wall = statistics.median(s.wall_s for s in full)
     m_wall = statistics.median(s.wall_s for s in matrix)
     print(f"\nratio dbrunbook / pg_prove: wall time {f_wall / t_wall:.1f}x (full -m rls), {m_wall / t_wall:.1f}x "
