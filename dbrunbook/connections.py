@@ -40,6 +40,10 @@ class Usage:
         """Slots still free for ordinary roles."""
         return max(0, self.available - self.used)
 
+    def room_for(self, more: int, keep: int) -> bool:
+        """Whether ``more`` connections still leave ``keep`` slots free (``pool_keep_free_slots``)."""
+        return self.headroom - more >= keep
+
     @property
     def used_pct(self) -> float:
         """Share of the ordinary slots in use."""

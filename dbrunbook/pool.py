@@ -288,7 +288,7 @@ def _mode(service: ServiceSpec, url: ServiceUrl, server: Server, thresholds: Thr
     port = where[1]
     if server.port is None or port == server.port:
         return "direct"
-    if server.usage.headroom - PROBE_CONNECTIONS < thresholds.pool_keep_free_slots:
+    if not server.usage.room_for(PROBE_CONNECTIONS, thresholds.pool_keep_free_slots):
         return "unknown"
     try:
         # Another port than the server's: a pooler or a port mapping (Docker 54322 -> 5432). A
@@ -375,8 +375,8 @@ PROBE_CONNECTIONS = 2
 def probe_pooling_if_room(url: str, thresholds: Thresholds) -> str:
     """:func:`probe_pooling`, only when its two connections leave ``pool_keep_free_slots`` free on that server."""
     server = measure_server(url, thresholds)
-    left = server.usage.headroom - PROBE_CONNECTIONS
-    if left < thresholds.pool_keep_free_slots:
+    if not server.usage.room_for(PROBE_CONNECTIONS, thresholds.pool_keep_free_slots):
+        left = server.usage.headroom - PROBE_CONNECTIONS
         return (f"not probed: its {PROBE_CONNECTIONS} connections would leave {max(0, left)} free slots on "
                 f"{server.describe()} (keeps at least {thresholds.pool_keep_free_slots})")
     return probe_pooling(url, thresholds)

@@ -23,15 +23,21 @@ def table_probe(target: Target, db: Any, contract: Contract, table: str) -> matr
     """
     key = (target.name, table)
     if key not in _PROBES:
-        # The contract's seed writes, so it runs only where writes are allowed (always rolled back);
-        # read-only targets are probed on their real rows.
-        seed = contract.seed_sql if not target.spec.read_only else None
-        found = matrix.probes(db, target.policy, contract.tables, tuple(contract.tenants.values()), seed)
-        if table not in found or not found[table].columns:
+        found = target_probes(target, db, contract)
+        if table not in found:
             pytest.fail(f"{table} is in the contract {contract.path} but not in the database of {target.name}: "
                         f"remove it from the contract or apply the migration that creates it", pytrace=False)
         _PROBES[key] = found[table]
     return _PROBES[key]
+
+
+def target_probes(target: Target, db: Any, contract: Contract) -> dict[str, matrix.Probe]:
+    """The probe of every contracted table the database has, with its columns (one catalog query, cached)."""
+    # The contract's seed writes, so it runs only where writes are allowed (always rolled back);
+    # read-only targets are probed on their real rows.
+    seed = contract.seed_sql if not target.spec.read_only else None
+    found = matrix.probes(db, target.policy, contract.tables, tuple(contract.tenants.values()), seed)
+    return {name: p for name, p in found.items() if p.columns}
 
 
 @pytest.fixture

@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from conftest import cell_property, pending_cell, table_probe
+from conftest import cell_property, pending_cell, table_probe, target_probes
 from dbrunbook import lockguard, matrix_cells
 from dbrunbook.checking import Check
 from dbrunbook.redact import REDACTOR
@@ -78,13 +78,6 @@ def _later_tables(items: list[pytest.Item], at: int, target: str, locked: Collec
                  and _target_of(item) == target)
 
 
-def _probes(target: Target, db: Any, contract: Contract) -> dict[str, matrix.Probe]:
-    """Every contracted table's probe that the database has (one catalog query, cached)."""
-    seed = contract.seed_sql if not target.spec.read_only else None
-    found = matrix.probes(db, target.policy, contract.tables, tuple(contract.tenants.values()), seed)
-    return {name: p for name, p in found.items() if p.columns}
-
-
 #: The prefetch of each target (None: this target probes on its one connection), from its first matrix node.
 _PREFETCH: dict[str, prefetch.Prefetch | None] = {}
 
@@ -111,7 +104,7 @@ def _prefetched(request: pytest.FixtureRequest, target: Target, db: Any, contrac
                      for at in range(start, end)
                      if (n := matrix_cells.node_of(items[at])) is not None and _target_of(items[at]) == target.name
                      and n.table not in locked]
-            started = prefetch.Prefetch(target, _probes(target, db, contract), contract.identities, steps).start()
+            started = prefetch.Prefetch(target, target_probes(target, db, contract), contract.identities, steps).start()
             request.config.add_cleanup(started.stop)
             _PREFETCH[target.name] = started
     running = _PREFETCH[target.name]
@@ -135,7 +128,7 @@ def _run(request: pytest.FixtureRequest, target: Target, db: Any, check: Check, 
     outcomes = _prefetched(request, target, db, contract, node)
     if outcomes is None:
         items = request.session.items
-        probes = _probes(target, db, contract)
+        probes = target_probes(target, db, contract)
         later = _later_tables(items, items.index(request.node), target.name, lockguard.exclusive_locks(target, db), op)
         outcomes = matrix.run_table(probe, contract.identities, op,  # type: ignore[arg-type]
                                     ahead=[probes[t] for t in later if t in probes])

@@ -59,7 +59,7 @@ def refusal(target: Target, conn: psycopg.Connection[dict[str, Any]]) -> str | N
     except psycopg.Error as exc:  # a cancelled or refused read: headroom not proven, so one connection
         return f"headroom not proven ({first_line(exc)})"
     keep = target.spec.thresholds.pool_keep_free_slots
-    if usage.headroom - 1 < keep:
+    if not usage.room_for(1, keep):
         return f"{usage.describe()}: one more connection would leave fewer than {keep} free (pool_keep_free_slots)"
     return None
 
