@@ -10,6 +10,7 @@ from dbrunbook import lockguard, resources, session
 from dbrunbook.checking import Check
 from dbrunbook.outcomes import Inconclusive
 from dbrunbook.rls import claimsource, discovery, loading
+from dbrunbook.severity import Severity
 from dbrunbook.targets import Target
 
 pytestmark = [pytest.mark.rls, pytest.mark.supabase]
@@ -58,10 +59,13 @@ def test_security_lint_finds_nothing(lint: str, target: Target, db: Any, check: 
         waiver = contract.waiver(f"rls.{lint}", f"{meta.get('schema')}.{meta.get('name')}") if contract else None
         if waiver and not waiver.expired():
             continue
-        # RLS off: the same exposure has the same severity here and in rls.coverage.
-        severity = (discovery.exposure_severity(tenant_table=bool(meta.get("tenant_table")), rls_enabled=False,
-                                                reachable=True)
-                    if lint == "rls_disabled_in_exposed_schema" else None)
+        severity: Severity | None = None
+        if lint == "rls_disabled_in_exposed_schema":
+            # RLS off: the same exposure has the same severity here and in rls.coverage.
+            severity = discovery.exposure_severity(tenant_table=bool(meta.get("tenant_table")), rls_enabled=False,
+                                                   reachable=True)
+        elif meta.get("insert_only_untenanted"):
+            severity = "P2"  # anyone may create rows (their own organization): no tenant boundary is crossed
         findings.append(check.finding(r["detail"], obj, r["remediation"], severity=severity,
                                       detail=f"{r['title']} [{r['level']}], cache_key {r['cache_key']}"
                                       + (f"; waiver expired {waiver.expires}" if waiver else ""),

@@ -308,3 +308,27 @@ def test_partitioned_tenant_table_is_judged_by_key_not_ctid(
     run = run_rls(product, dsn, "rls_contracts/test_matrix.py", f"--contracts={contract}", "-k", "events_p")
     cells = [r for r in run.results if r["check_id"] == "rls.read_isolation"]
     assert cells and {r["outcome"] for r in cells} == {"passed"}, run.output[-3000:]
+
+
+#: Any signed-in user may create an organization of their own (a real, published project does this):
+#: a table that holds no tenant rows, an INSERT policy WITH CHECK (true).
+OPEN_SIGNUP_TABLE = """
+create table public.workspaces (id uuid primary key default gen_random_uuid(), name text not null);
+alter table public.workspaces enable row level security;
+grant insert on public.workspaces to authenticated;
+create policy "Anyone signed in can create a workspace" on public.workspaces for insert to authenticated
+  with check (true);
+"""
+
+
+@pytest.mark.fault(scenario="INSERT policy WITH CHECK (true) on a table that holds no tenant rows (any user creates "
+                            "their own workspace)",
+                   expect="rls.rls_policy_always_true_write fails P2 (weakened defence), not P0; 0 P0")
+def test_insert_anyone_on_a_table_without_tenant_rows_is_not_p0(product: Product,
+                                                                faulty_demo: Callable[[str], str]) -> None:
+    run = run_rls(product, faulty_demo(OPEN_SIGNUP_TABLE), "-k", "lint")
+    result = run.result("rls.rls_policy_always_true_write")
+    assert result["outcome"] == "failed" and result["severity"] == "P2", run.output[-3000:]
+    assert "public.workspaces" in run.message("rls.rls_policy_always_true_write")
+    assert "holds no tenant rows" in run.message("rls.rls_policy_always_true_write")
+    assert not [r for r in run.results if r["outcome"] == "failed" and r["severity"] == "P0"], run.output[-3000:]
