@@ -167,3 +167,17 @@ def test_init_reads_a_url_target_and_refuses_bad_input(supabase_server: Embedded
     assert init("--target=nope", "--force").returncode == 4
     missing = init("--force")
     assert missing.returncode == 4 and "--workdir DIR" in missing.stderr
+
+
+@pytest.mark.fault(scenario="contract init on a project whose membership rows hold no user (no tenant user found)",
+                   expect="the seed template parses (the user INSERT is a CHECK comment, not an INSERT with no row)")
+def test_seed_template_without_users_parses(supabase_server: EmbeddedInfo) -> None:
+    from dbrunbook.rls.init import Skeleton, seed_template
+
+    empty = Skeleton(project="p", schemas=["public"], tenant_claim=None, tenant_column=None, tenants={}, users=[],
+                     tables={"public.chats": {}}, ignored={}, restrictive=[], helpers=[], claims_read=[],
+                     anon_privileges=False, signup_triggers=[], has_rows=False, membership=None)
+    seed = seed_template(empty)
+    assert "CHECK: no tenant user was found" in seed
+    with psycopg.connect(supabase_server.admin_dsn, autocommit=True) as conn, conn.transaction(force_rollback=True):
+        conn.execute(seed)  # comments only: it must parse and run (a seed that fails stops every RLS cell)

@@ -390,15 +390,17 @@ def seed_template(sk: Skeleton) -> str:
     """A seed that signs the identities up through the project's own trigger(s), then leaves room for rows."""
     lines = ["-- Seed template written by `dbrunbook contract init` (docs/contracts.md: what a seed may do).",
              "-- Runs at the start of every probe transaction on writable targets, with full rights; rolled back.",
-             f"-- Sign-up trigger(s) on auth.users: {'; '.join(sk.signup_triggers) or 'none found'}.",
-             "insert into auth.users (instance_id, id, aud, role, email, raw_app_meta_data, raw_user_meta_data,",
-             "                        created_at, updated_at)",
-             "values"]
+             f"-- Sign-up trigger(s) on auth.users: {'; '.join(sk.signup_triggers) or 'none found'}."]
     rows = [f"  ('00000000-0000-0000-0000-000000000000', '{u['sub']}', 'authenticated', 'authenticated', "
             f"'user{i + 1}@example.test', '{{\"provider\":\"email\",\"providers\":[\"email\"]}}', '{{}}', now(), now())"
             for i, u in enumerate(sk.users)]
-    lines += [",\n".join(rows) or "  -- no users", "on conflict (id) do nothing;", "",
-              "-- CHECK: one row per tenant in each tenant table, with fixed ids (not gen_random_uuid()), e.g.:"]
+    if rows:
+        lines += ["insert into auth.users (instance_id, id, aud, role, email, raw_app_meta_data, raw_user_meta_data,",
+                  "                        created_at, updated_at)",
+                  "values", ",\n".join(rows), "on conflict (id) do nothing;"]
+    else:  # an INSERT with no row would not parse, and a seed that fails stops every RLS cell
+        lines.append("-- CHECK: no tenant user was found: sign your identities' users up here (insert into auth.users)")
+    lines += ["", "-- CHECK: one row per tenant in each tenant table, with fixed ids (not gen_random_uuid()), e.g.:"]
     for name in list(sk.tables)[:5]:
         lines.append(f"-- insert into {name} (...) values (...) on conflict do nothing;")
     return "\n".join(lines) + "\n"
