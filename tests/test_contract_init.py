@@ -181,3 +181,19 @@ def test_seed_template_without_users_parses(supabase_server: EmbeddedInfo) -> No
     assert "CHECK: no tenant user was found" in seed
     with psycopg.connect(supabase_server.admin_dsn, autocommit=True) as conn, conn.transaction(force_rollback=True):
         conn.execute(seed)  # comments only: it must parse and run (a seed that fails stops every RLS cell)
+
+
+@pytest.mark.fault(scenario="contract init on a project whose migration fails to apply (a role setting the throwaway "
+                            "target refuses)",
+                   expect="exit 6, one line naming file, statement and error; no Python traceback")
+def test_init_on_a_project_that_does_not_build_says_why(tmp_path: Path) -> None:
+    migrations = tmp_path / "project" / "supabase" / "migrations"
+    migrations.mkdir(parents=True)
+    (migrations / "20240101000000_rows.sql").write_text("alter role postgres set pgrst.db_max_rows = -1;\n")
+    proc = subprocess.run([sys.executable, "-m", "dbrunbook.cli", "contract", "init", "--workdir",
+                           str(tmp_path / "project"), "--out", str(tmp_path / "c.toml")],
+                          capture_output=True, text=True, timeout=300, check=False, cwd=REPO)
+    assert proc.returncode == 6, proc.stdout + proc.stderr
+    assert "Traceback" not in proc.stderr, proc.stderr
+    assert "could not be built" in proc.stderr and "20240101000000_rows.sql" in proc.stderr
+    assert "pgrst.db_max_rows" in proc.stderr

@@ -8,6 +8,7 @@ from pathlib import Path
 
 from dbrunbook import resources, session
 from dbrunbook.config import TargetSpec, Thresholds, load_targets
+from dbrunbook.exceptions import DbrunbookError
 from dbrunbook.rls import discovery
 from dbrunbook.rls import init as contract_init
 
@@ -32,7 +33,10 @@ def _fail(message: str) -> int:
 
 
 def run(args: argparse.Namespace) -> int:
-    """Resolve the target, infer, write the contract and its seed template; exit 4 on usage errors."""
+    """Resolve the target, infer, write the contract and its seed template.
+
+    Exit 4 on usage errors, 6 when the project does not build (as pytest's setup error).
+    """
     out: Path = args.out
     seed = out.with_name(out.stem + ".seed.sql")
     if not args.force and (out.exists() or seed.exists()):
@@ -60,7 +64,12 @@ def run(args: argparse.Namespace) -> int:
         from dbrunbook.targets.embedded import EmbeddedServer
 
         server = EmbeddedServer(workdir.resolve())
-        dsn, project = server.start().dsn, workdir.resolve().name
+        try:
+            dsn, project = server.start().dsn, workdir.resolve().name
+        except (DbrunbookError, OSError) as exc:  # a migration that fails: its file, statement and error
+            server.stop()
+            sys.stderr.write(f"dbrunbook contract init: the project could not be built: {exc}\n")
+            return 6
     else:
         from dbrunbook.targets import url
 
