@@ -87,6 +87,15 @@ class Inconclusive(DbrunbookError):
         self.scope = scope
         super().__init__(message + (f" (fix: {fix})" if fix else ""))
 
+    def __reduce__(self) -> tuple[object, tuple[str, str, str, str]]:
+        # Pickled by the matrix's probe-ahead process (rls/prefetch.py); the default would pass the
+        # combined message as ``kind``.
+        return (_rebuilt, (self.kind, self.message, self.fix, self.scope))
+
     def key(self, target: str | None) -> tuple[str, str, str]:
         """One finding per (target, kind, scope): the dedup key of this cause."""
         return (target or "", self.kind, self.scope)
+
+
+def _rebuilt(kind: CauseKind, message: str, fix: str, scope: str) -> Inconclusive:
+    return Inconclusive(kind, message, fix=fix, scope=scope)

@@ -6,6 +6,8 @@ fixtures), so loading the plugin costs nothing for runs that never touch a datab
 
 from __future__ import annotations
 
+import gc
+from collections.abc import Generator
 from typing import Any
 
 import pytest
@@ -115,6 +117,21 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         return FIRST_CHECKS.index(check_id) if check_id in FIRST_CHECKS else len(FIRST_CHECKS)
 
     items.sort(key=first)
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtestloop(session: pytest.Session) -> Generator[None, object, object]:
+    """Once the checks ran, what they left lives to the end of the run: no more full collections of it.
+
+    Measured on the 2,000-cell RLS bench: 0.5 s of a 2.5 s run went to collections walking the run's
+    objects (report writing, pytest's unraisable-exception pass at unconfigure, interpreter exit).
+    Not unfrozen at unconfigure: that brought the cost back (interpreter exit collects them all). A
+    caller of ``pytest.main()`` in-process keeps the run's objects.
+    """
+    try:
+        return (yield)
+    finally:
+        gc.freeze()
 
 
 @pytest.hookimpl(tryfirst=True)

@@ -211,21 +211,42 @@ def run_seed(conn: psycopg.Connection[Any]) -> None:
         conn.execute("release savepoint dbrunbook_seed")
 
 
-#: Probe transactions of this process take turns, whichever connection of the target they run on
-#: (the RLS matrix may probe ahead on a second one, dbrunbook/rls/prefetch.py): two transactions
-#: seeding or inserting the same keys would otherwise wait on each other's uncommitted rows until
-#: lock_timeout, and a verdict would depend on timing.
-_TURN = threading.RLock()
+#: Probe transactions that write (a seed, a write probe) take turns, whichever connection of the
+#: target they run on (the RLS matrix probes ahead in a forked child, dbrunbook/rls/prefetch.py): two
+#: transactions seeding or inserting the same keys would otherwise wait on each other's uncommitted
+#: rows until lock_timeout, and a verdict would depend on timing. A read-only transaction without a
+#: seed holds no row lock and waits on none of theirs: it runs beside them.
+_TURN: Any = threading.RLock()
+_TURN_SHARED = False
+
+
+def share_turns_with_forks() -> None:
+    """From now on turns are taken across processes too.
+
+    A child forked after this call (the RLS matrix's probe-ahead process, rls/prefetch.py) and this
+    process never run writing probe transactions at once.
+    """
+    global _TURN, _TURN_SHARED
+    if not _TURN_SHARED:
+        import multiprocessing
+
+        # Swapped while no probe transaction runs (the caller is a check, between them).
+        _TURN, _TURN_SHARED = multiprocessing.get_context("fork").RLock(), True
 
 
 @contextmanager
-def probe_transaction(conn: psycopg.Connection[dict[str, Any]], policy: SessionPolicy) -> Iterator[
-        psycopg.Connection[dict[str, Any]]]:
-    """One bounded transaction that always ends in ROLLBACK: probes never commit anything."""
+def probe_transaction(conn: psycopg.Connection[dict[str, Any]], policy: SessionPolicy, *,
+                      writes: bool = True) -> Iterator[psycopg.Connection[dict[str, Any]]]:
+    """One bounded transaction that always ends in ROLLBACK: probes never commit anything.
+
+    ``writes=False``: the caller makes the transaction read-only before anything else runs in it, so
+    without a seed it takes no turn.
+    """
     from psycopg.pq import TransactionStatus
 
+    turn = writes or seed_active()
     # The other connection's transaction is bounded by its own deadlines; twice that is a bug, not a wait.
-    if not _TURN.acquire(timeout=2 * (client_timeout_s(policy.thresholds) + CLIENT_GRACE_S)):
+    if turn and not _TURN.acquire(timeout=2 * (client_timeout_s(policy.thresholds) + CLIENT_GRACE_S)):
         raise Inconclusive("timeout", "another probe transaction of this run did not end within its deadlines",
                            fix="rerun; report it as a dbrunbook bug if it repeats")
     try:
@@ -242,7 +263,8 @@ def probe_transaction(conn: psycopg.Connection[dict[str, Any]], policy: SessionP
             if not conn.closed:
                 conn.rollback()
     finally:
-        _TURN.release()
+        if turn:
+            _TURN.release()
 
 
 #: Tries of the first statement of a transaction: a role whose own statement_timeout is tiny (1 ms)

@@ -87,10 +87,10 @@ def _prefetched(request: pytest.FixtureRequest, target: Target, db: Any, contrac
     """The node's outcomes probed ahead on a second connection (rls/prefetch.py); None: probe here.
 
     The first matrix node of a target plans the later selected matrix nodes of it (minus tables the
-    lock guard saw locked) up to the first node of another check, and starts the thread, when the
-    target allows a second connection. Up to that node only: the main thread waits for each
-    outcome, so the thread is done before another check's probe transaction (forged claims holds
-    one for its whole test) could keep it waiting for its turn; matrix nodes after it probe themselves.
+    lock guard saw locked) up to the first node of another check, and forks the child, when the
+    target allows a second connection. Up to that node only: each node waits for its outcome, so the
+    child is done before another check's probe transaction (forged claims holds one for its whole
+    test) could keep it waiting for its turn; matrix nodes after it probe themselves.
     """
     if target.name not in _PREFETCH:
         _PREFETCH[target.name] = None

@@ -148,10 +148,11 @@ def execute(p: Probe, plans: Sequence[Plan]) -> list[Result]:
     try:
         # A probe without its own seed keeps the caller's (the forged-claims property sets one around it).
         seeding = session.seeding(p.seed_sql) if p.seed_sql else contextlib.nullcontext()
-        with seeding, session.probe_transaction(p.conn, p.policy) as tx:
+        reads = all(plan.method == "GET" for plan in plans)
+        with seeding, session.probe_transaction(p.conn, p.policy, writes=not reads) as tx:
             # PostgREST's GET is a READ ONLY transaction (set once the seed has written): the same
             # setting SET TRANSACTION READ ONLY makes, in the same round trip as the plans.
-            read_only = all(plan.method == "GET" for plan in plans) and not p.conn.read_only
+            read_only = reads and not p.conn.read_only
             tx.execute("select set_config('dbrunbook.batch', %s, true)"
                        + (", set_config('transaction_read_only', 'on', true)" if read_only else ""), (_payload(plans),))
             cur = tx.execute(_runner())

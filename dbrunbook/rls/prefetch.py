@@ -2,24 +2,33 @@
 
 On one connection the two sides take turns: the server idles while this process builds a node's
 reports, and the process idles while the server runs the next batch. On writable targets (where
-:func:`matrix.run_table` batches tables), a thread makes the nodes' own ``run_table`` calls, in the
-order pytest will ask for them, on a second probe connection, and keeps each node's outcomes; a node
-takes its outcomes, or probes itself when the thread did not get to it. The calls are the ones the
-nodes would make (same tables, same ``ahead``), so every cell gets the verdict it gets without the
-thread (tests/test_rls_prefetch.py).
+:func:`matrix.run_table` batches tables), a forked child makes the nodes' own ``run_table`` calls, in
+the order pytest will ask for them, on a second probe connection, and hands back each node's
+outcomes; a node takes its outcomes, or probes itself when the child did not get to it. The calls
+are the ones the nodes would make (same tables, same ``ahead``), so every cell gets the verdict it
+gets without the child (tests/test_rls_prefetch.py). Reads of a table without a seed stay with their
+nodes, on the first connection: read-only transactions that take no turn, so they run beside the
+child's writes.
 
 Safety: never on a read-only target (production: one connection, each cell its own request), never
 through a pooler, and only when the server shows a free slot beyond ``pool_keep_free_slots``. The
-second connection has the same settings and deadlines as the first; probe transactions of both take
-turns (``session.probe_transaction``). A node stops waiting for the thread when it made no progress
-within two client deadlines, and probes itself.
+second connection has the same settings and deadlines as the first; probe transactions that write
+take turns across both processes (``session.probe_transaction``). A node stops waiting for the child
+when it made no progress within two client deadlines, and probes itself.
 """
 
 from __future__ import annotations
 
 import contextlib
 import dataclasses
+import gc
+import os
+import pickle
+import select
+import signal
+import struct
 import threading
+import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -50,6 +59,10 @@ def refusal(target: Target, conn: psycopg.Connection[dict[str, Any]]) -> str | N
     """Why this target gets no second connection (None: it may have one)."""
     if target.spec.read_only:
         return "read-only target: each cell is its own request on the one probe connection"
+    if not hasattr(os, "fork") or not hasattr(os, "memfd_create"):
+        return "no fork() and memfd_create() here (not Linux): the matrix probes on the one connection"
+    if threading.active_count() > 1:
+        return "another thread runs in this process: forking it would not be safe"
     if not target.dsn or urls.pooler_hint(target.dsn):
         return "the DB URL is a pooler's: its client slots are not ours to prove"
     import psycopg
@@ -64,86 +77,157 @@ def refusal(target: Target, conn: psycopg.Connection[dict[str, Any]]) -> str | N
     return None
 
 
+def reads_beside(step: Step, probe: Probe) -> bool:
+    """Whether the node probes this step itself, beside the child: reads of a table without a seed.
+
+    Their batches are read-only transactions that take no turn (``session.probe_transaction``), so
+    they run on this process's connection while the child's writes run on its own.
+    """
+    return step.operation == "select" and not probe.seed_sql
+
+
 class Prefetch:
-    """A thread making the planned nodes' ``run_table`` calls on its own connection, in order."""
+    """A forked child making the planned nodes' ``run_table`` calls on its own connection, in order.
+
+    A process, not a thread: the probes wait on the server while pytest builds reports, and in one
+    process the two would take turns on the interpreter lock (measured: the thread's batches took
+    1.5-2x their time alone). The child shares nothing with this process but what fork copied: it
+    never touches this process's connections (no garbage collection, ``os._exit``), opens its own,
+    and hands each node's outcomes back pickled, in an anonymous in-memory file (``memfd``), one
+    byte on a pipe per node done.
+    """
 
     def __init__(self, target: Target, probes: Mapping[str, Probe], identities: Sequence[Identity],
                  steps: Sequence[Step]) -> None:
         self._target = target
         self._probes = dict(probes)
         self._identities = tuple(identities)
-        self._steps = tuple(s for s in steps if s.table in self._probes)
+        self._steps = tuple(s for s in steps if s.table in self._probes and not reads_beside(s, self._probes[s.table]))
         self._index = {(s.table, s.operation): i for i, s in enumerate(self._steps)}
-        self._done: dict[int, list[Outcome] | BaseException] = {}
-        self._cond = threading.Condition()
+        self._done: dict[int, Any] = {}
         self._finished = False
         self._stopped = False
-        #: How long a node waits for the thread's next step: the step's batch and, when the batch
+        self._pid = 0
+        self._notify = -1  # read end of the progress pipe
+        self._store = -1  # the memfd the child appends records to
+        self._read_at = 0
+        #: How long a node waits for the child's next step: the step's batch and, when the batch
         #: failed as a whole, its first table alone, each within a client deadline.
         self._patience_s = 2 * session.client_timeout_s(target.spec.thresholds)
-        self._thread = threading.Thread(target=self._work, name="dbrunbook-rls-prefetch", daemon=True)
 
     def start(self) -> Prefetch:
-        """Start probing ahead; returns itself."""
-        self._thread.start()
+        """Fork the child that probes ahead; returns itself."""
+        session.share_turns_with_forks()
+        self._store = os.memfd_create("dbrunbook-rls-prefetch", os.MFD_CLOEXEC)
+        notify_r, notify_w = os.pipe()
+        pid = os.fork()
+        if pid == 0:  # the child: never returns into pytest
+            code = 1
+            try:
+                gc.disable()  # a collection could finalize a parent's connection object (PQfinish on its socket)
+                signal.signal(signal.SIGINT, signal.SIG_DFL)
+                os.close(notify_r)
+                self._child(notify_w)
+                code = 0
+            finally:
+                os._exit(code)
+        os.close(notify_w)
+        self._pid, self._notify = pid, notify_r
         return self
 
     def stop(self) -> None:
-        """No new step after the current one; wait for it (bounded) so the connection closes cleanly."""
+        """No new step after the current one; wait for the child (bounded) so its connection closes cleanly."""
         self._stopped = True
-        if self._thread.is_alive():
-            self._thread.join(self._patience_s)
+        if self._notify >= 0:
+            os.close(self._notify)  # the child's next progress byte fails: it stops
+            self._notify = -1
+        if self._pid:
+            deadline = time.monotonic() + self._patience_s
+            while os.waitpid(self._pid, os.WNOHANG) == (0, 0):
+                if time.monotonic() > deadline:
+                    with contextlib.suppress(ProcessLookupError):
+                        os.kill(self._pid, signal.SIGKILL)  # stuck past its deadlines: our process, not the server's
+                    os.waitpid(self._pid, 0)
+                    break
+                time.sleep(0.01)
+            self._pid = 0
+        if self._store >= 0:
+            os.close(self._store)
+            self._store = -1
 
     def outcomes(self, table: str, operation: Operation) -> list[Outcome] | None:
         """The node's outcomes, probed ahead; None when the node probes itself.
 
-        :raises Inconclusive: what stopped the thread at this node (the target stopped answering)
+        :raises Inconclusive: what stopped the child at this node (the target stopped answering)
         """
         at = self._index.get((table, operation))
-        if at is None:
+        if at is None or self._stopped:
             return None
-        with self._cond:
-            while at not in self._done and not self._finished:
-                # Every notify is a step done: the deadline runs from the thread's last progress.
-                if not self._cond.wait(timeout=self._patience_s):
-                    self._stopped = True  # no progress within a deadline: every later node probes itself
-                    return None
-            result = self._done.pop(at, None)
-        if isinstance(result, Inconclusive):
-            raise result
-        if isinstance(result, BaseException):
-            return None  # the node probes itself: the same error then shows with its own trace
-        return result
+        while at not in self._done and not self._finished:
+            # Each byte is a step done: the deadline runs from the child's last progress.
+            ready, _, _ = select.select([self._notify], [], [], self._patience_s)
+            if not ready:
+                self._stopped = True  # no progress within a deadline: every later node probes itself
+                return None
+            got = os.read(self._notify, 4096)
+            if not got:
+                self._finished = True  # the child ended (done, or it failed: later nodes probe themselves)
+            for _ in got:
+                self._take_record()
+        kind, value = self._done.pop(at, ("self", None))
+        if kind == "cause":
+            if value.kind == "target_gone":
+                self._target.mark_gone(value)
+            raise value
+        return value if kind == "outcomes" else None
 
-    def _work(self) -> None:
+    def _take_record(self) -> None:
+        size = struct.unpack("!I", os.pread(self._store, 4, self._read_at))[0]
+        # Written by our own child into an anonymous memfd no other process can open.
+        at, kind, value = pickle.loads(os.pread(self._store, size, self._read_at + 4))  # noqa: S301
+        self._read_at += 4 + size
+        self._done[at] = (kind, value)
+
+    def _child(self, notify: int) -> None:
         try:
             conn = self._target.another_connection()
         except Exception:  # psycopg.Error or the target's cause: every node probes itself, and meets it there
-            conn = None
+            return
         try:
-            if conn is not None:
-                self._run_steps(conn)
+            self._run_steps(conn, notify)
         finally:
-            with self._cond:
-                self._finished = True
-                self._cond.notify_all()
-            if conn is not None:
-                with contextlib.suppress(Exception):
-                    conn.close()
+            with contextlib.suppress(Exception):
+                conn.close()
 
-    def _run_steps(self, conn: psycopg.Connection[dict[str, Any]]) -> None:
+    def _run_steps(self, conn: psycopg.Connection[dict[str, Any]], notify: int) -> None:
         mine = {name: dataclasses.replace(p, conn=conn) for name, p in self._probes.items()}
+        parent = os.getppid()
         for at, step in enumerate(self._steps):
-            if self._stopped:
-                return
-            result: list[Outcome] | BaseException
+            if os.getppid() != parent:
+                return  # pytest is gone
+            record: tuple[int, str, Any]
             try:
-                result = matrix.run_table(mine[step.table], self._identities, step.operation,
-                                          ahead=[mine[t] for t in step.ahead if t in mine])
-            except Exception as exc:  # kept for the node: an Inconclusive is its cause, else it probes itself
-                result = exc
-            with self._cond:
-                self._done[at] = result
-                self._cond.notify_all()
+                outcomes = matrix.run_table(mine[step.table], self._identities, step.operation,
+                                            ahead=[mine[t] for t in step.ahead if t in mine])
+                record = (at, "outcomes", outcomes)
+            except Inconclusive as exc:  # the node's cause (the target stopped answering ...)
+                record = (at, "cause", exc)
+            except Exception:  # the node probes itself: the same error then shows with its own trace
+                record = (at, "self", None)
+            try:
+                data = pickle.dumps(record, protocol=pickle.HIGHEST_PROTOCOL)
+            except Exception:  # an outcome that does not pickle: the node probes itself
+                data = pickle.dumps((at, "self", None), protocol=pickle.HIGHEST_PROTOCOL)
+            _write_all(self._store, struct.pack("!I", len(data)) + data)
+            try:
+                os.write(notify, b".")
+            except OSError:  # BrokenPipeError: the run stopped waiting for us
+                return
             if conn.closed or conn.broken:
                 return
+
+
+def _write_all(fd: int, data: bytes) -> None:
+    view = memoryview(data)
+    while view:
+        view = view[os.write(fd, view):]
