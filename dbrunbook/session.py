@@ -216,8 +216,44 @@ def run_seed(conn: psycopg.Connection[Any]) -> None:
 #: transactions seeding or inserting the same keys would otherwise wait on each other's uncommitted
 #: rows until lock_timeout, and a verdict would depend on timing. A read-only transaction without a
 #: seed holds no row lock and waits on none of theirs: it runs beside them.
-_TURN: Any = threading.RLock()
-_TURN_SHARED = False
+class _Turns:
+    """Reentrant for the thread that holds it, exclusive for every other thread and, once shared, process.
+
+    Not a ``multiprocessing`` RLock: a child forked while this process holds the turn would copy its
+    owner (same thread id) and think it holds it too. Here the owner includes the pid.
+    """
+
+    def __init__(self) -> None:
+        self._lock: Any = threading.Lock()
+        self._owner: tuple[int, int] | None = None
+        self._depth = 0
+        self.shared = False
+
+    def share(self) -> None:
+        """Exclusive across processes forked from now on (called while no probe transaction runs)."""
+        if not self.shared:
+            import multiprocessing
+
+            self._lock, self.shared = multiprocessing.get_context("fork").Lock(), True
+
+    def acquire(self, timeout: float) -> bool:
+        me = (os.getpid(), threading.get_ident())
+        if self._owner == me:
+            self._depth += 1
+            return True
+        if not self._lock.acquire(timeout=timeout):
+            return False
+        self._owner, self._depth = me, 1
+        return True
+
+    def release(self) -> None:
+        self._depth -= 1
+        if self._depth == 0:
+            self._owner = None
+            self._lock.release()
+
+
+_TURN = _Turns()
 
 
 def share_turns_with_forks() -> None:
@@ -226,12 +262,7 @@ def share_turns_with_forks() -> None:
     A child forked after this call (the RLS matrix's probe-ahead process, rls/prefetch.py) and this
     process never run writing probe transactions at once.
     """
-    global _TURN, _TURN_SHARED
-    if not _TURN_SHARED:
-        import multiprocessing
-
-        # Swapped while no probe transaction runs (the caller is a check, between them).
-        _TURN, _TURN_SHARED = multiprocessing.get_context("fork").RLock(), True
+    _TURN.share()
 
 
 @contextmanager
