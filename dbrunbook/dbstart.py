@@ -102,6 +102,9 @@ def describe(info: EmbeddedInfo, workdir: Path, *, foreground: bool = True) -> l
 def _keep(server: EmbeddedServer, workdir: Path) -> None:
     """Hold the server until SIGTERM/SIGINT; then stop it and forget the state file."""
     signal.signal(signal.SIGTERM, housekeeping.terminate)
+    # Ctrl-C stops it even when started with SIGINT ignored (a background job of a shell script, nohup):
+    # Python then keeps SIG_IGN, and the keeper could only be stopped by `db stop`.
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     try:
         while True:
             time.sleep(3600)

@@ -9,6 +9,7 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import psycopg
@@ -57,11 +58,19 @@ def test_env_lines_then_stop(tmp_path: Path) -> None:
     assert "no database running" in second.stdout
 
 
-@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
-def test_foreground_until_ctrl_c(tmp_path: Path, sig: signal.Signals) -> None:
+def _ignore_sigint() -> None:
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
+# SIGINT ignored from the start: what a background job of a shell script (or nohup) inherits.
+@pytest.mark.parametrize(("sig", "preexec"), [(signal.SIGINT, None), (signal.SIGTERM, None),
+                                             (signal.SIGINT, _ignore_sigint)],
+                         ids=["int", "term", "int-inherited-ignored"])
+def test_foreground_until_ctrl_c(tmp_path: Path, sig: signal.Signals, preexec: Callable[[], None] | None) -> None:
     log = tmp_path / "out.txt"
     with open(log, "w") as out:
-        proc = subprocess.Popen([*CLI, "start", f"--workdir={EXAMPLE}"], stdout=out, stderr=subprocess.STDOUT)
+        proc = subprocess.Popen([*CLI, "start", f"--workdir={EXAMPLE}"], stdout=out, stderr=subprocess.STDOUT,
+                                preexec_fn=preexec)
     deadline = time.monotonic() + 180
     while "DB_URL:" not in log.read_text() and time.monotonic() < deadline:
         assert proc.poll() is None, log.read_text()
