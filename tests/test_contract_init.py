@@ -7,6 +7,7 @@ that project, which its hand-written contract waives too); on examples/demo and 
 
 from __future__ import annotations
 
+import shutil
 import subprocess
 import sys
 from collections.abc import Callable, Iterator
@@ -197,3 +198,32 @@ def test_init_on_a_project_that_does_not_build_says_why(tmp_path: Path) -> None:
     assert "Traceback" not in proc.stderr, proc.stderr
     assert "could not be built" in proc.stderr and "20240101000000_rows.sql" in proc.stderr
     assert "pgrst.db_max_rows" in proc.stderr
+
+
+@pytest.mark.fault(scenario="contract init on a project whose membership table references a profile table "
+                            "(public.users keyed by auth.users), with a SECURITY DEFINER helper over documents "
+                            "and their author too",
+                   expect="the membership is organization_members (two helpers), not documents; the skeleton's "
+                          "matrix is green, and a widened helper fails rls.read_isolation P0")
+def test_membership_through_a_profile_table_is_found(product: Product, tmp_path: Path) -> None:
+    workdir = REPO / "examples" / "profile-members"
+    out = tmp_path / "contracts.toml"
+    text = contract_init(workdir, out)
+    # Before: public.documents (its created_by references auth.users, and one helper reads it).
+    assert "Membership tenancy: public.organization_members (user_id -> public.users, organization_id" in text, text
+    assert "from public.documents m" not in text, text
+    healthy = product.run("-m", "rls", f"--workdir={workdir}", f"--contracts={out}", "rls_contracts/test_matrix.py",
+                          timeout=300)
+    assert healthy.returncode == 0, healthy.output[-4000:]
+    assert len([r for r in healthy.results if r["check_id"] == "rls.read_isolation"]) == 4 * 4  # 4 tables x 4 ids
+    # The same skeleton against a copy whose helper admits every organization: the leak shows.
+    leaky = tmp_path / "leaky"
+    shutil.copytree(workdir, leaky)
+    (leaky / "supabase" / "migrations" / "20250110092000_widen_helper.sql").write_text(
+        "create or replace function public.is_org_member(_org_id uuid) returns boolean language sql stable "
+        "security definer set search_path = '' as $$ select true $$;\n")
+    run = product.run("-m", "rls", f"--workdir={leaky}", f"--contracts={out}", "rls_contracts/test_matrix.py",
+                      "-k", "reads", timeout=300)
+    leaks = failed(run, "rls.read_isolation")
+    assert any(n.startswith("public.documents-") for n in leaks), run.output[-3000:]
+    assert "[P0]" in run.output

@@ -20,6 +20,7 @@ Everything read is catalog or a bounded ``limit`` query in read-only transaction
 
 from __future__ import annotations
 
+import functools
 import json
 import re
 import tomllib
@@ -52,6 +53,18 @@ class Catalog:
         """Foreign keys of one table."""
         return [f for f in self.fks if f["table"] == table]
 
+    @functools.cached_property
+    def user_tables(self) -> frozenset[str]:
+        """``auth.users`` and the profile tables keyed by it: their whole primary key references auth.users.
+
+        Not a membership whose composite key includes the user (``primary key (org_id, user_id)``).
+        """
+        def key(table: str) -> list[str]:
+            return [c["column"] for c in self.columns.get(table, []) if c["primary_key"]]
+
+        keyed = {k["table"] for k in self.fks if k["ref_table"] == "auth.users" and key(k["table"]) == [k["column"]]}
+        return frozenset({"auth.users", *keyed})
+
     def has(self, table: str, column: str) -> bool:
         """Whether ``table`` has ``column``."""
         return any(c["column"] == column for c in self.columns.get(table, []))
@@ -72,6 +85,7 @@ class Membership:
     tenant_table: str
     tenant_ref: str
     helpers: dict[str, str] = field(default_factory=dict)  # helper -> extra predicate on alias m ("" = none)
+    user_table: str = "auth.users"  # or a profile table keyed by auth.users.id (its id is the user's)
 
     def orgs(self, extra: str = "") -> str:
         """The tenant ids of the user ``:sub`` (optionally narrowed, e.g. to admins)."""
@@ -99,25 +113,38 @@ _EXTRA = re.compile(r"\band\s+(?:\w+\.)?(\w+)\s+(in\s*\([^)]*\)|=\s*'[^']*')", r
 
 
 def find_membership(cat: Catalog) -> Membership | None:
-    """The membership table behind SECURITY DEFINER helpers that compare a column with ``auth.uid()``."""
-    found: Membership | None = None
+    """The membership table behind SECURITY DEFINER helpers that compare a column with ``auth.uid()``.
+
+    A candidate references a user (``auth.users`` or a profile table keyed by it) and a tenant table.
+    The one most helpers read wins, then one named like a membership (``*member*``): a helper over,
+    say, documents and their author must not make documents the membership (seen on a public project).
+    Its tenant column is the referencing column the helpers name most (``team_id``, not ``role_id``).
+    """
+    users = cat.user_tables
+    readers: dict[str, dict[str, str]] = {}  # table -> helper -> its source
     for f in cat.functions:
         src = f["source"] or ""
         if not f["security_definer"] or "auth.uid()" not in src.lower():
             continue
         for table in dict.fromkeys(m.lower() for m in _FROM.findall(src)):
             fks = cat.fks_of(table)
-            user = next((k for k in fks if k["ref_table"] == "auth.users"), None)
-            tenant = next((k for k in fks if k["ref_table"] != "auth.users"), None)
-            if not (user and tenant):
-                continue
-            if found is None:
-                found = Membership(table, user["column"], tenant["column"], tenant["ref_table"], tenant["ref_column"])
-            if found.table == table:
-                extras = [f"m.{col} {rest}" for col, rest in _EXTRA.findall(src)
-                          if col not in (found.user_col, found.tenant_col)]
-                found.helpers[f["function"]] = " and ".join(extras)
-    return found
+            if table not in users and any(k["ref_table"] in users for k in fks) and any(
+                    k["ref_table"] not in users and k["ref_table"] != table for k in fks):
+                readers.setdefault(table, {})[f["function"]] = src
+    if not readers:
+        return None
+    table = max(readers, key=lambda t: (len(readers[t]), "member" in t.rsplit(".", 1)[-1]))
+    sources = " ".join(readers[table].values()).lower()
+    fks = cat.fks_of(table)
+    user = next(k for k in fks if k["ref_table"] in users)
+    tenant = max((k for k in fks if k["ref_table"] not in users and k["ref_table"] != table),
+                 key=lambda k: len(re.findall(rf"\b{re.escape(k['column'].lower())}\b", sources)))
+    ms = Membership(table, user["column"], tenant["column"], tenant["ref_table"], tenant["ref_column"],
+                    user_table=user["ref_table"])
+    for helper, src in readers[table].items():
+        ms.helpers[helper] = " and ".join(f"m.{col} {rest}" for col, rest in _EXTRA.findall(src)
+                                          if col not in (ms.user_col, ms.tenant_col))
+    return ms
 
 
 def guess_tenant_column(cat: Catalog) -> str | None:
@@ -145,14 +172,14 @@ def _membership_oracle(cat: Catalog, ms: Membership, table: str, depth: int = 0)
         return f"t.{direct['column']} in {orgs}", False
     if depth < 2:
         for k in fks:
-            if k["ref_table"] in ("auth.users", table):
+            if k["ref_table"] in cat.user_tables or k["ref_table"] == table:
                 continue
             inner = _membership_oracle(cat, ms, k["ref_table"], depth + 1)
             if inner and not inner[1]:
                 alias = f"p{depth + 1}"
                 return (f"t.{k['column']} in (select {alias}.{k['ref_column']} from {k['ref_table']} {alias} "
                         f"where {_rename(inner[0], alias)})"), False
-    user = next((k for k in fks if k["ref_table"] == "auth.users"), None)
+    user = next((k for k in fks if k["ref_table"] in cat.user_tables), None)
     if user is None:
         return None
     own = f"t.{user['column']} = :sub::uuid"
@@ -338,7 +365,7 @@ def render(sk: Skeleton, seed_name: str) -> str:
            "", "[contract]", f"project = {q(sk.project)}"]
     if sk.membership:
         ms = sk.membership
-        out.append(f"# Membership tenancy: {ms.table} ({ms.user_col} -> auth.users, {ms.tenant_col} -> "
+        out.append(f"# Membership tenancy: {ms.table} ({ms.user_col} -> {ms.user_table}, {ms.tenant_col} -> "
                    f"{ms.tenant_table}.{ms.tenant_ref}), read by {', '.join(sorted(ms.helpers))}.")
     else:
         out += [f"tenant_claim = {q(sk.tenant_claim or 'company_id')}" + ("" if sk.tenant_claim else "  # CHECK"),
