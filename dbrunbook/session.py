@@ -223,26 +223,47 @@ class _Turns:
     owner (same thread id) and think it holds it too. Here the owner includes the pid.
     """
 
+    #: While waiting for the turn, look this often whether a forked holder died (``on_wait``).
+    POLL_S = 0.2
+
     def __init__(self) -> None:
         self._lock: Any = threading.Lock()
         self._owner: tuple[int, int] | None = None
         self._depth = 0
         self.shared = False
+        #: Called between slices of a wait: reaps dead children (a killed one never releases the turn).
+        self.on_wait: Callable[[], None] | None = None
 
-    def share(self) -> None:
+    def share(self, on_wait: Callable[[], None]) -> None:
         """Exclusive across processes forked from now on (called while no probe transaction runs)."""
+        self.on_wait = on_wait
         if not self.shared:
             import multiprocessing
 
             self._lock, self.shared = multiprocessing.get_context("fork").Lock(), True
+
+    def forget_dead_holder(self) -> None:
+        """A fresh shared lock: the only other process that took turns died, maybe holding the turn.
+
+        A killed child never releases it, and every later probe transaction would wait out its timeout.
+        Called by this process between its probe transactions (it holds no turn then).
+        """
+        if self.shared and self._owner is None:
+            import multiprocessing
+
+            self._lock = multiprocessing.get_context("fork").Lock()
 
     def acquire(self, timeout: float) -> bool:
         me = (os.getpid(), threading.get_ident())
         if self._owner == me:
             self._depth += 1
             return True
-        if not self._lock.acquire(timeout=timeout):
-            return False
+        deadline = time.monotonic() + timeout
+        while not self._lock.acquire(timeout=max(0.0, min(self.POLL_S, deadline - time.monotonic()))):
+            if time.monotonic() >= deadline:
+                return False
+            if self.on_wait is not None:
+                self.on_wait()  # may give us a fresh lock (forget_dead_holder)
         self._owner, self._depth = me, 1
         return True
 
@@ -256,13 +277,19 @@ class _Turns:
 _TURN = _Turns()
 
 
-def share_turns_with_forks() -> None:
+def forget_dead_turn_holder() -> None:
+    """The forked child that took turns with this process died (killed): its turn, if it held one, is void."""
+    _TURN.forget_dead_holder()
+
+
+def share_turns_with_forks(on_wait: Callable[[], None]) -> None:
     """From now on turns are taken across processes too.
 
     A child forked after this call (the RLS matrix's probe-ahead process, rls/prefetch.py) and this
-    process never run writing probe transactions at once.
+    process never run writing probe transactions at once. ``on_wait`` runs while this process waits
+    for the turn: it reaps children that died and calls :func:`forget_dead_turn_holder`.
     """
-    _TURN.share()
+    _TURN.share(on_wait)
 
 
 @contextmanager

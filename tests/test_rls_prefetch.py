@@ -48,11 +48,12 @@ class Sessions:
         self.writes = {pid for pid, text in batches if "transaction_read_only" not in text}
 
 
-def _matrix_run(product: Product, dsn: str, log: ServerLog, extra: str, *args: str) -> tuple[ProductRun, Sessions]:
+def _matrix_run(product: Product, dsn: str, log: ServerLog, extra: str, *args: str,
+                env: dict[str, str] | None = None) -> tuple[ProductRun, Sessions]:
     """The matrix as users run it, and what each of our sessions ran."""
     log.mark()
     run = product.run("-m", "rls", "--target=t", "rls_contracts/test_matrix.py", *args, targets_toml=demo_target(extra),
-                      env={"T_DB_URL": dsn}, timeout=240)
+                      env={"T_DB_URL": dsn, **(env or {})}, timeout=240)
     return run, Sessions(_statements(_ours(log.read())))
 
 
@@ -113,3 +114,45 @@ def test_read_only_target_probes_on_its_one_connection(product: Product,
                                                                                              run.output[-3000:])
     failed = {cell for cell, outcome in verdicts(run, *MATRIX).items() if outcome == "failed"}
     assert any(c.startswith("rls.read_isolation public.contacts-") for c in failed), run.output[-3000:]
+
+
+#: A plugin that kills the probe-ahead child inside its second probe transaction: it dies holding the turn.
+KILL_CHILD = """
+import os, signal
+from dbrunbook import session
+
+PYTEST = os.getpid()
+_set_local_timeouts = session.set_local_timeouts
+_calls = []
+
+
+def set_local_timeouts(conn, thresholds):
+    if os.getpid() != PYTEST:
+        _calls.append(1)
+        if len(_calls) == 2:
+            os.kill(os.getpid(), signal.SIGKILL)
+    return _set_local_timeouts(conn, thresholds)
+
+
+session.set_local_timeouts = set_local_timeouts
+"""
+
+
+@pytest.mark.fault(scenario="the probe-ahead child is killed (SIGKILL) inside a probe transaction, holding the turn",
+                   expect="the nodes probe themselves, no turn timeout; the verdicts of one connection")
+def test_a_child_killed_holding_the_turn_costs_no_verdict(
+        product: Product, faulty_logged_demo: tuple[str, ServerLog], tmp_path: Path) -> None:
+    dsn, log = faulty_logged_demo
+    (tmp_path / "kill_child.py").write_text(KILL_CHILD)
+    killed, sessions = _matrix_run(product, dsn, log, "read_only = false", "-p", "kill_child",
+                                   env={"PYTHONPATH": str(tmp_path)})
+    alone, _ = _matrix_run(product, dsn, log, NO_HEADROOM)
+    assert len(sessions.all) == 2 and sessions.writes == set(sessions.all), vars(sessions)  # both wrote
+    # A probe transaction of pytest's process waiting out the dead child's turn: the triage evidence
+    # bundle of a failing node records its query failing with this (and the run takes minutes).
+    bundles = sorted(tmp_path.glob("run*/reports/evidence/*.json"))
+    assert bundles, killed.output[-3000:]
+    assert not [b.name for b in bundles if "did not end within its deadlines" in b.read_text()]
+    assert "did not end within its deadlines" not in killed.output, killed.output[-3000:]
+    assert verdicts(killed, *MATRIX) == verdicts(alone, *MATRIX), killed.output[-3000:]
+    assert killed.returncode == alone.returncode == 1

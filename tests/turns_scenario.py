@@ -40,7 +40,7 @@ def child(dsn: str, table: str, mode: str) -> str:
 def main() -> None:
     table, mode = sys.argv[1], sys.argv[2]
     dsn = sys.stdin.readline().strip()
-    session.share_turns_with_forks()
+    session.share_turns_with_forks(lambda: None)
     conn = session.connect(dsn, POLICY)
     read, write = os.pipe()
     with session.seeding(f"insert into {table} (id) values (1)"), session.probe_transaction(conn, POLICY):

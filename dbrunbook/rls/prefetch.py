@@ -77,6 +77,31 @@ def refusal(target: Target, conn: psycopg.Connection[dict[str, Any]]) -> str | N
     return None
 
 
+#: Probe-ahead children of this process not reaped yet (one per writable target).
+_LIVE: set[int] = set()
+
+
+def reap_children(wait_for: int = 0) -> None:
+    """Reap the children that ended (and wait for ``wait_for``, which is ending).
+
+    A killed child may have died holding the turn, which it then never releases: once no child is
+    left, the turn is voided (``session.forget_dead_turn_holder``). Runs between this process's
+    probe transactions, and while one of them waits for the turn.
+    """
+    killed = False
+    for pid in list(_LIVE):
+        try:
+            done, status = os.waitpid(pid, 0 if pid == wait_for else os.WNOHANG)
+        except ChildProcessError:  # reaped elsewhere: not ours to judge
+            _LIVE.discard(pid)
+            continue
+        if done:
+            _LIVE.discard(pid)
+            killed = killed or os.WIFSIGNALED(status)
+    if killed and not _LIVE:  # with another target's child still alive the lock stays theirs too
+        session.forget_dead_turn_holder()
+
+
 def reads_beside(step: Step, probe: Probe) -> bool:
     """Whether the node probes this step itself, beside the child: reads of a table without a seed.
 
@@ -117,7 +142,7 @@ class Prefetch:
 
     def start(self) -> Prefetch:
         """Fork the child that probes ahead; returns itself."""
-        session.share_turns_with_forks()
+        session.share_turns_with_forks(reap_children)
         self._store = os.memfd_create("dbrunbook-rls-prefetch", os.MFD_CLOEXEC)
         notify_r, notify_w = os.pipe()
         pid = os.fork()
@@ -125,6 +150,7 @@ class Prefetch:
             code = 1
             try:
                 gc.disable()  # a collection could finalize a parent's connection object (PQfinish on its socket)
+                _LIVE.clear()  # the parent's other children are not this one's
                 signal.signal(signal.SIGINT, signal.SIG_DFL)
                 os.close(notify_r)
                 self._child(notify_w)
@@ -133,6 +159,7 @@ class Prefetch:
                 os._exit(code)
         os.close(notify_w)
         self._pid, self._notify = pid, notify_r
+        _LIVE.add(pid)
         return self
 
     def stop(self) -> None:
@@ -143,14 +170,13 @@ class Prefetch:
             self._notify = -1
         if self._pid:
             deadline = time.monotonic() + self._patience_s
-            while os.waitpid(self._pid, os.WNOHANG) == (0, 0):
+            while not self._reap():
                 if time.monotonic() > deadline:
                     with contextlib.suppress(ProcessLookupError):
                         os.kill(self._pid, signal.SIGKILL)  # stuck past its deadlines: our process, not the server's
-                    os.waitpid(self._pid, 0)
+                    self._reap(wait=True)
                     break
                 time.sleep(0.01)
-            self._pid = 0
         if self._store >= 0:
             os.close(self._store)
             self._store = -1
@@ -172,6 +198,7 @@ class Prefetch:
             got = os.read(self._notify, 4096)
             if not got:
                 self._finished = True  # the child ended (done, or it failed: later nodes probe themselves)
+                self._reap(wait=True)  # its last open fd closed as it exited: the wait is short
             for _ in got:
                 self._take_record()
         kind, value = self._done.pop(at, ("self", None))
@@ -180,6 +207,14 @@ class Prefetch:
                 self._target.mark_gone(value)
             raise value
         return value if kind == "outcomes" else None
+
+    def _reap(self, *, wait: bool = False) -> bool:
+        """Whether the child has ended (reaped now or before)."""
+        if self._pid:
+            reap_children(self._pid if wait else 0)
+            if self._pid not in _LIVE:
+                self._pid = 0
+        return not self._pid
 
     def _take_record(self) -> None:
         size = struct.unpack("!I", os.pread(self._store, 4, self._read_at))[0]
