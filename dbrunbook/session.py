@@ -238,9 +238,7 @@ class _Turns:
         """Exclusive across processes forked from now on (called while no probe transaction runs)."""
         self.on_wait = on_wait
         if not self.shared:
-            import multiprocessing
-
-            self._lock, self.shared = multiprocessing.get_context("fork").Lock(), True
+            self._lock, self.shared = _fork_shared_lock(), True
 
     def forget_dead_holder(self) -> None:
         """A fresh shared lock: the only other process that took turns died, maybe holding the turn.
@@ -249,9 +247,7 @@ class _Turns:
         Called by this process between its probe transactions (it holds no turn then).
         """
         if self.shared and self._owner is None:
-            import multiprocessing
-
-            self._lock = multiprocessing.get_context("fork").Lock()
+            self._lock = _fork_shared_lock()
 
     def acquire(self, timeout: float) -> bool:
         me = (os.getpid(), threading.get_ident())
@@ -272,6 +268,13 @@ class _Turns:
         if self._depth == 0:
             self._owner = None
             self._lock.release()
+
+
+def _fork_shared_lock() -> Any:
+    """A lock this process and the children it forks from now on share (a semaphore, unlinked at once)."""
+    import multiprocessing
+
+    return multiprocessing.get_context("fork").Lock()
 
 
 _TURN = _Turns()
